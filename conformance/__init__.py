@@ -1,0 +1,1 @@
+"""Conformance of torch.nn.Linear and Keras Dense: subjects, oracle, contracts, properties."""

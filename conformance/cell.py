@@ -1,0 +1,113 @@
+"""A cell: what one property saw on one square of the matrix (property x subject x dtype x device)."""
+
+from collections import Counter
+
+from hypothesis import event, target
+
+from conformance.budget import Verdict, json_float, overspend_message
+from conformance.divergence import Divergence
+
+#: statuses a cell can end in
+STATUSES = (
+    "pass",
+    "fail",
+    "error",
+    "skipped",
+    "known-divergence",
+    "divergence-resolved",
+)
+
+
+class Cell:
+    """Accumulates examples, budget used, the worst and the failing case, coverage and divergences."""
+
+    def __init__(
+        self,
+        prop: str,
+        subject: str,
+        dtype: str,
+        device: str,
+        divergences: tuple[Divergence, ...] = (),
+    ):
+        self.property = prop
+        self.subject = subject
+        self.dtype = dtype
+        self.device = device
+        self.divergences = divergences
+        self.examples = 0
+        self.worst_budget: float | None = None
+        self.worst: dict | None = None
+        self.failure: dict | None = None
+        self.coverage: Counter[str] = Counter()
+        self.reproduced: Counter[str] = Counter()
+        self._case = None
+
+    def example(self, case) -> None:
+        """Start one example."""
+        self.examples += 1
+        self._case = case
+        self.coverage.update(case.coverage())
+
+    def spend(self, who: str, what: str, verdict: Verdict) -> None:
+        """Record a subject's budget used on this example; fail when it exceeds 1."""
+        budget = verdict.budget_used
+        if budget < float("inf"):
+            target(budget, label=f"budget used ({what})")
+        if self.worst_budget is None or budget > self.worst_budget:
+            self.worst_budget = budget
+            self.worst = {
+                "case": self._summary(),
+                "subject": who,
+                "what": what,
+                **verdict.as_dict(),
+            }
+        if budget > 1:
+            self.fail(overspend_message(who, what, verdict), verdict=verdict.as_dict())
+
+    def deviation(self, who: str, observation: str) -> None:
+        """`who` did not behave as the property claims: a known divergence here, or a failure."""
+        for entry in self.divergences:
+            if entry.matches(observation):
+                self.reproduced[entry.id] += 1
+                event(f"known divergence {entry.id}")
+                return
+        self.fail(f"{who} {observation}")
+
+    def fail(self, message: str, **detail) -> None:
+        self.failure = {"case": self._summary(), "message": message, **detail}
+        raise AssertionError(message)
+
+    def _summary(self) -> dict | None:
+        return None if self._case is None else self._case.summary()
+
+    def status(self, passed: bool) -> str:
+        if not passed:
+            return "fail"
+        if self.reproduced:
+            return "known-divergence"
+        if self.divergences and self.examples:
+            return "divergence-resolved"
+        return "pass"
+
+    def divergence_outcomes(self) -> dict[str, str]:
+        """For each entry this cell could reach: reproduced, or not reproduced in any example."""
+        return {
+            e.id: "reproduced" if self.reproduced[e.id] else "not reproduced"
+            for e in self.divergences
+        }
+
+    def as_dict(self, status: str, reason: str | None = None) -> dict:
+        return {
+            "property": self.property,
+            "subject": self.subject,
+            "dtype": self.dtype,
+            "device": self.device,
+            "status": status,
+            "reason": reason,
+            "examples": self.examples,
+            "worst_budget_used": json_float(self.worst_budget),
+            "worst": self.worst,
+            "failure": self.failure,
+            "coverage": dict(self.coverage),
+            "divergences": self.divergence_outcomes(),
+        }

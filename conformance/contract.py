@@ -1,0 +1,91 @@
+"""Contracts (precision assumptions per subject x dtype x device) and the error bound they imply.
+
+For y_j = sum_i x_i W_ji + b_j over n terms, with operands rounded on the device with u_in,
+accumulated with u_acc and rounded to the output with u_out (Higham, 2nd ed., section 3.1):
+
+    E     = g*M + (n+2)*eta_acc,   g = gamma_{n+1}(u_acc)*(1+u_in)^2 + 2*u_in + u_in^2
+    bound = (1+u2)*(E + r*u_out*(M+E) + eta_out) + u2*|y| + eta_out,   u2 = u_out + u_acc + u_out*u_acc
+
+with M = |x||W|^T + |b|. r = 1 when the output format is narrower than the accumulator: the
+matmul result may then be rounded to the output once before the bias is added and once after
+(Keras adds the bias as its own op), so both a fused and a split bias add stay inside the bound.
+The eta terms cover underflow and flush-to-zero of results. The oracle's own error
+gamma_{n+1}(u_oracle)*M is added, |y| is taken from the oracle plus that error, and the
+bound is widened for the rounding of its own evaluation, so it cannot false-alarm.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from conformance.formats import FORMATS
+
+
+class ContractError(ValueError):
+    """A contract cannot bound a sum this long (k*u >= 1)."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Precision assumptions of one subject x dtype x device."""
+
+    dtype: str
+    device: str
+    u_in: float  # extra rounding of the operands on the device (0: used as stored)
+    u_acc: float  # unit roundoff of the accumulation
+    u_out: float  # unit roundoff of the output
+    eta_acc: float  # smallest normal of the accumulation format
+    eta_out: float  # smallest normal of the output format
+    basis: str  # why these assumptions hold
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def cpu_contract(dtype: str, device: str = "cpu") -> Contract:
+    """The CPU contract: operands used as stored, float16/bfloat16 accumulated in float32."""
+    out = FORMATS[dtype]
+    acc = FORMATS["float64"] if dtype == "float64" else FORMATS["float32"]
+    return Contract(
+        dtype=dtype,
+        device=device,
+        u_in=0.0,
+        u_acc=acc.u,
+        u_out=out.u,
+        eta_acc=acc.tiny,
+        eta_out=out.tiny,
+        basis=f"CPU: operands exact in {dtype}, accumulation in {acc.name}, output rounded to {dtype}",
+    )
+
+
+def gamma(k: int, u: float) -> float:
+    """Higham's gamma_k(u) = k*u / (1 - k*u)."""
+    if k * u >= 0.5:
+        raise ContractError(
+            f"a sum of {k} terms at unit roundoff {u:g} has no useful bound"
+        )
+    return k * u / (1 - k * u)
+
+
+def bound(
+    contract: Contract,
+    n: int,
+    magnitude: np.ndarray,
+    reference: np.ndarray,
+    u_oracle: float,
+) -> np.ndarray:
+    """Per-element bound on |subject - oracle| for an n-term dot product plus bias.
+
+    `magnitude` is M = |x||W|^T + |b| and `reference` the oracle's result, both in the oracle's precision.
+    """
+    c = contract
+    slack = 1 + 2 * gamma(n + 2, u_oracle)  # M itself was computed in floating point
+    m = magnitude * slack
+    e_oracle = gamma(n + 1, u_oracle) * m
+    g = gamma(n + 1, c.u_acc) * (1 + c.u_in) ** 2 + 2 * c.u_in + c.u_in**2
+    accumulated = g * m + (n + 2) * c.eta_acc
+    u2 = c.u_out + c.u_acc + c.u_out * c.u_acc
+    split = 1.0 if c.u_out > c.u_acc else 0.0
+    subject = (1 + u2) * (accumulated + split * c.u_out * (m + accumulated) + c.eta_out)
+    subject = subject + u2 * (np.abs(reference) + e_oracle) + c.eta_out
+    return (subject + e_oracle) * (1 + 16 * u_oracle)

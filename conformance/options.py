@@ -1,0 +1,130 @@
+"""Command-line options of the suite, validated into one Selection (a bad value is a usage error)."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
+from conformance.formats import DTYPES
+from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
+from strategies import Caps
+
+PROFILES = ("dev", "ci", "thorough")
+DEFAULT_REPORT_DIR = "conformance-report"
+
+
+class OptionError(ValueError):
+    """An option value the suite cannot use; the message names the valid ones."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What this run covers and where it reports."""
+
+    subjects: tuple[Subject, ...]
+    dtypes: tuple[str, ...]
+    caps: Caps
+    special_values: bool
+    registry: Registry
+    report_dir: Path
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("conformance", "Linear/Dense conformance")
+    group.addoption(
+        "--subjects",
+        default="torch,keras",
+        help=f"comma-separated subjects: {', '.join(BUILTIN)} or module:attr (default: torch,keras)",
+    )
+    group.addoption(
+        "--dtypes",
+        default=",".join(DTYPES),
+        help=f"comma-separated dtypes from {', '.join(DTYPES)}",
+    )
+    group.addoption(
+        "--max-features",
+        default=None,
+        help=f"largest in/out features drawn (env {Caps.ENV['max_features']}, default {Caps.max_features})",
+    )
+    group.addoption(
+        "--max-rows",
+        default=None,
+        help=f"largest product of leading dims drawn (env {Caps.ENV['max_rows']}, default {Caps.max_rows})",
+    )
+    group.addoption(
+        "--special-values",
+        action="store_true",
+        help="also run the opt-in NaN/Inf/subnormal properties",
+    )
+    group.addoption(
+        "--divergences",
+        default=str(DEFAULT_PATH),
+        help="known-divergence registry (TOML)",
+    )
+    group.addoption(
+        "--report-dir",
+        default=os.environ.get("CONFORMANCE_REPORT_DIR", DEFAULT_REPORT_DIR),
+        help=f"where report.json is written (default: {DEFAULT_REPORT_DIR}/)",
+    )
+
+
+def _choices(option: str, text: str, valid: tuple[str, ...]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [c for c in chosen if c not in valid]
+    if unknown or not chosen:
+        raise OptionError(
+            f"{option}: unknown value {', '.join(unknown) or repr(text)}; valid: {', '.join(valid)}"
+        )
+    return chosen
+
+
+def _cap(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise OptionError(f"{option}: {text!r} is not a positive integer")
+    return int(text)
+
+
+def parse(getoption) -> Selection:
+    """Validate every option; raises OptionError with one line naming the valid values."""
+    profile = getoption("hypothesis_profile")
+    if profile is not None and profile not in PROFILES:
+        raise OptionError(
+            f"--hypothesis-profile: unknown profile {profile!r}; valid: {', '.join(PROFILES)}"
+        )
+    specs = [s.strip() for s in getoption("subjects").split(",") if s.strip()]
+    if not specs:
+        raise OptionError(
+            f"--subjects: empty; valid: {', '.join(BUILTIN)}, or module:attr"
+        )
+    try:
+        subjects = tuple(resolve(s) for s in dict.fromkeys(specs))
+    except SubjectError as exc:
+        raise OptionError(f"--subjects: {exc}") from None
+    labels = [s.label for s in subjects]
+    if len(set(labels)) != len(labels):
+        raise OptionError(
+            f"--subjects: two subjects share a label ({', '.join(labels)}); give each its own name"
+        )
+    try:
+        caps = Caps.from_env(
+            max_features=_cap("--max-features", getoption("max_features")),
+            max_rows=_cap("--max-rows", getoption("max_rows")),
+        )
+        registry = Registry.load(getoption("divergences"))
+    except (ValueError, RegistryError) as exc:
+        raise OptionError(str(exc)) from None
+    return Selection(
+        subjects=subjects,
+        dtypes=_choices("--dtypes", getoption("dtypes"), DTYPES),
+        caps=caps,
+        special_values=getoption("special_values"),
+        registry=registry,
+        report_dir=Path(getoption("report_dir")),
+    )
+
+
+SELECTION = pytest.StashKey[Selection]()

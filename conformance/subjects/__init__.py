@@ -1,0 +1,82 @@
+"""Subjects: the built-ins, `module:attr` plug-ins, and the pool that reuses their layers."""
+
+import functools
+import importlib
+
+from conformance.subjects.base import REQUIRED_METHODS, Subject
+from conformance.subjects.keras_dense import KerasDense
+from conformance.subjects.torch_linear import TorchLinear
+
+BUILTIN = {"torch": TorchLinear, "keras": KerasDense}
+
+
+class SubjectError(ValueError):
+    """A --subjects entry that names nothing usable."""
+
+
+def resolve(spec: str) -> Subject:
+    """A built-in name or `module:attr` (a Subject class or instance) -> a ready subject."""
+    valid = f"valid: {', '.join(BUILTIN)}, or module:attr naming a Subject"
+    if spec in BUILTIN:
+        subject = BUILTIN[spec]()
+    elif ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise SubjectError(
+                f"subject {spec!r} cannot be loaded ({exc}); {valid}"
+            ) from None
+        subject = target() if isinstance(target, type) else target
+        lacking = [
+            m for m in REQUIRED_METHODS if not callable(getattr(subject, m, None))
+        ]
+        if lacking or not getattr(subject, "name", ""):
+            raise SubjectError(
+                f"subject {spec!r} lacks {', '.join(lacking) or 'a name'}; {valid}"
+            )
+    else:
+        raise SubjectError(f"unknown subject {spec!r}; {valid}")
+    missing = subject.missing()
+    if missing:
+        raise SubjectError(
+            f"subject {spec!r} needs the module {missing!r}, which is not installed"
+        )
+    return subject
+
+
+@functools.lru_cache(maxsize=1024)
+def pooled_layer(
+    subject: Subject,
+    in_features: int,
+    out_features: int,
+    bias: bool,
+    dtype: str,
+    device: str,
+):
+    """One layer per subject x shape x bias x dtype x device, built once and reused across examples."""
+    return subject.build(in_features, out_features, bias, dtype, device)
+
+
+def loaded_layer(subject: Subject, case):
+    """The pooled layer for `case` with the case's weights loaded (every parameter overwritten)."""
+    layer = pooled_layer(
+        subject,
+        case.in_features,
+        case.out_features,
+        case.has_bias,
+        case.dtype,
+        case.device,
+    )
+    subject.load(layer, case.weight, case.bias)
+    return layer
+
+
+__all__ = [
+    "BUILTIN",
+    "Subject",
+    "SubjectError",
+    "loaded_layer",
+    "pooled_layer",
+    "resolve",
+]

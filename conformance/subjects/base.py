@@ -1,0 +1,90 @@
+"""The subject interface: one implementation under test, bound to a framework.
+
+A subject converts canonical weights (weight (out, in), bias (out,), numpy arrays in the tested
+dtype) to its own layout losslessly, loads them into a real layer object and calls that layer.
+The suite builds each layer once per (in, out, bias, dtype, device) and reloads its weights for
+every example, so `load` must overwrite every parameter.
+"""
+
+import functools
+import importlib.metadata
+import importlib.util
+
+import numpy as np
+
+from conformance.contract import Contract, cpu_contract
+
+
+class Subject:
+    """Base class for subjects; built-ins and `module:attr` plug-ins implement the methods below."""
+
+    #: name used by --subjects and in reports
+    name: str = ""
+    #: importable modules the subject needs
+    requires: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How cells name this subject (a Keras subject adds its backend: keras/tensorflow)."""
+        return self.name
+
+    def missing(self) -> str | None:
+        """The first required module that cannot be imported, or None."""
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                return module
+        return None
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the modules the subject runs on, read from package metadata (no import)."""
+        return {module: v for module in self.requires if (v := module_version(module))}
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def unsupported(self, dtype: str, device: str) -> str | None:
+        """Why this subject cannot run `dtype` on `device`, or None when it can."""
+        return None
+
+    def contract(self, dtype: str, device: str) -> Contract:
+        return cpu_contract(dtype, device)
+
+    # -- the layer itself -------------------------------------------------------------------
+    def build(
+        self, in_features: int, out_features: int, bias: bool, dtype: str, device: str
+    ):
+        """A new framework layer with the framework's own default initialisation."""
+        raise NotImplementedError
+
+    def load(self, layer, weight: np.ndarray, bias: np.ndarray | None) -> None:
+        """Write canonical weights into the layer, in its own layout."""
+        raise NotImplementedError
+
+    def read(self, layer) -> tuple[np.ndarray, np.ndarray | None]:
+        """The layer's parameters in canonical layout and dtype; bias None when it has none."""
+        raise NotImplementedError
+
+    def forward(self, layer, x: np.ndarray) -> np.ndarray:
+        """Call the layer on x (..., in) and return its result on the host as a numpy array."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<subject {self.label}>"
+
+
+REQUIRED_METHODS = ("build", "load", "read", "forward")
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def module_version(module: str) -> str | None:
+    """Version of the distribution that provides `module` (tensorflow may come from tensorflow-cpu)."""
+    for dist in _distributions().get(module, [module]):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None

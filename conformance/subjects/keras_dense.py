@@ -1,0 +1,62 @@
+"""Subject `keras`: keras.layers.Dense on the active Keras backend, kernel (in, out) = weight^T."""
+
+import json
+import os
+
+import numpy as np
+
+from conformance.subjects.base import Subject
+
+BACKEND_MODULES = {
+    "tensorflow": ("keras", "tensorflow"),
+    "jax": ("keras", "jax"),
+    "torch": ("keras", "torch"),
+}
+
+
+def keras_backend() -> str:
+    """The backend Keras will load: $KERAS_BACKEND, else keras.json, else tensorflow (Keras' own order)."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+class KerasDense(Subject):
+    name = "keras"
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        return BACKEND_MODULES.get(keras_backend(), ("keras",))
+
+    @property
+    def label(self) -> str:
+        return f"keras/{keras_backend()}"
+
+    def build(self, in_features, out_features, bias, dtype, device):
+        import keras
+
+        layer = keras.layers.Dense(out_features, use_bias=bias, dtype=dtype)
+        layer.build((None, in_features))
+        return layer
+
+    def load(self, layer, weight, bias):
+        layer.kernel.assign(weight.T)
+        if bias is not None:
+            layer.bias.assign(bias)
+
+    def read(self, layer):
+        import keras
+
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        bias = keras.ops.convert_to_numpy(layer.bias) if layer.use_bias else None
+        return np.ascontiguousarray(kernel.T), bias
+
+    def forward(self, layer, x):
+        import keras
+
+        return keras.ops.convert_to_numpy(layer(x))

@@ -1,0 +1,41 @@
+"""Root configuration: options, Hypothesis profiles, and the suite's pytest plugins."""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from conformance.options import SELECTION, OptionError, add_options, parse
+
+pytest_plugins = ("conformance.plugin", "reports.plugin")
+
+# Every example calls real frameworks (first calls warm up), and a cell fixture deliberately
+# accumulates over all examples of its test.
+_COMMON = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+}
+settings.register_profile("dev", max_examples=50, **_COMMON)
+# Builds on Hypothesis' own ci profile (derandomize, no database, print_blob).
+settings.register_profile(
+    "ci", parent=settings.get_profile("ci"), max_examples=100, **_COMMON
+)
+settings.register_profile("thorough", max_examples=2500, **_COMMON)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def pytest_addoption(parser):
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    try:
+        config.stash[SELECTION] = parse(config.getoption)
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None

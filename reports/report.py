@@ -1,0 +1,105 @@
+"""report.json: schema, assembly from cell records, and atomic writing."""
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conformance.subjects.base import module_version
+
+SCHEMA_VERSION = 1
+TOOL = "linear-dense-conformance"
+BASE_MODULES = ("numpy", "hypothesis", "pytest", "ml_dtypes")
+
+
+def versions(subjects) -> dict[str, str]:
+    """Python and every framework the run uses, from package metadata."""
+    found = {"python": platform.python_version()}
+    for module in BASE_MODULES:
+        found[module] = module_version(module)
+    for subject in subjects:
+        found.update(subject.versions())
+    return found
+
+
+def divergence_outcomes(registry, cells: list[dict]) -> list[dict]:
+    """Per registry entry: reproduced, resolved, unreached (applicable yet no cell reached it) or not applicable."""
+    outcomes = []
+    for entry in registry.entries:
+        reached = [c for c in cells if entry.id in c["divergences"]]
+        reproduced = [
+            c["nodeid"] for c in reached if c["divergences"][entry.id] == "reproduced"
+        ]
+        resolved = [
+            c["nodeid"] for c in reached if c["divergences"][entry.id] != "reproduced"
+        ]
+        if reached:
+            status = "reproduced" if reproduced else "resolved"
+        elif any(
+            entry.applies(p, c["subject"], c["dtype"], c["device"])
+            for c in cells
+            for p in entry.properties
+        ):
+            status = "unreached"
+        else:
+            status = "not-applicable"
+        outcomes.append(
+            {
+                **entry.as_dict(),
+                "status": status,
+                "reproduced_in": reproduced,
+                "not_reproduced_in": resolved,
+            }
+        )
+    return outcomes
+
+
+def build(
+    *, cells: list[dict], selection, started: datetime, profile: str, exitstatus: int
+) -> dict:
+    cells = sorted(
+        cells, key=lambda c: (c["property"], c["subject"], c["dtype"], c["device"])
+    )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": TOOL,
+        "run": {
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+            "command": sys.argv,
+            "hypothesis_profile": profile,
+            "pytest_exit_status": exitstatus,
+        },
+        "versions": versions(selection.subjects),
+        "options": {
+            "subjects": [s.label for s in selection.subjects],
+            "dtypes": list(selection.dtypes),
+            "max_features": selection.caps.max_features,
+            "max_rows": selection.caps.max_rows,
+            "special_values": selection.special_values,
+            "divergences": selection.registry.path,
+        },
+        "summary": dict(Counter(c["status"] for c in cells)),
+        "cells": cells,
+        "divergences": divergence_outcomes(selection.registry, cells),
+    }
+
+
+def write_atomic(path: Path, data: dict) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,13 @@
+"""Hypothesis strategies for the suite: shapes, value families, whole cases and special values."""
+
+from strategies.cases import Caps, Case, draw_case, draw_rank1_case
+from strategies.specials import draw_special_case, draw_subnormal_case
+
+__all__ = [
+    "Caps",
+    "Case",
+    "draw_case",
+    "draw_rank1_case",
+    "draw_special_case",
+    "draw_subnormal_case",
+]

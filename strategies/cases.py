@@ -1,0 +1,177 @@
+"""Cases: one drawn example (shapes, bias, dtype, device, values), every draw labelled."""
+
+import math
+import os
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from hypothesis import event
+from hypothesis import strategies as st
+
+from conformance.formats import FORMATS
+from strategies.shapes import layer_shapes, leading_shapes
+from strategies.values import ELEMENTWISE, elementwise_arrays, families_for, fill
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Size caps: features per layer side and rows (product of the leading dims) per case."""
+
+    max_features: int = 32
+    max_rows: int = 64
+
+    ENV: ClassVar[dict[str, str]] = {
+        "max_features": "CONFORMANCE_MAX_FEATURES",
+        "max_rows": "CONFORMANCE_MAX_ROWS",
+    }
+
+    @classmethod
+    def from_env(cls, **given: int | None) -> "Caps":
+        """Caps from explicit values, else the environment, else the defaults."""
+        values = {}
+        for field, var in cls.ENV.items():
+            value = given.get(field)
+            if value is None and os.environ.get(var):
+                value = _positive(var, os.environ[var])
+            if value is not None:
+                values[field] = value
+        return cls(**values)
+
+
+def _positive(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Case:
+    """One example: x (*leading, in), canonical weight (out, in) and bias (out,) or None, in `dtype`."""
+
+    dtype: str
+    device: str
+    x: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None
+    family: str
+
+    @property
+    def leading(self) -> tuple[int, ...]:
+        return self.x.shape[:-1]
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    def flat_x(self) -> np.ndarray:
+        """x as the 2-D batch (rows, in), rows being the product of the leading dims."""
+        return self.x.reshape(math.prod(self.leading), self.in_features)
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias is not None
+
+    def summary(self) -> dict:
+        return {
+            "leading_shape": list(self.leading),
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.has_bias,
+            "dtype": self.dtype,
+            "device": self.device,
+            "values": self.family,
+        }
+
+    def coverage(self) -> list[str]:
+        """Coverage buckets this case falls in (also sent to Hypothesis as events)."""
+        buckets = [
+            f"leading rank {len(self.leading)}",
+            "bias on" if self.has_bias else "bias off",
+            f"values {self.family}",
+        ]
+        if 0 in self.x.shape:
+            buckets.append("zero-size")
+        if self.in_features == self.out_features:
+            buckets.append("square layer")
+        if self.out_features == 1:
+            buckets.append("one output")
+        return buckets
+
+
+def draw_values(
+    data,
+    dtype: str,
+    x_shape: tuple[int, ...],
+    out_features: int,
+    bias: bool,
+    families=None,
+):
+    """Draw a value family (and a seed, or every element) and fill x, weight and bias."""
+    fmt = FORMATS[dtype]
+    n = x_shape[-1]
+    size = int(np.prod(x_shape)) + out_features * n
+    family = data.draw(
+        st.sampled_from(families or families_for(size)), label="value family"
+    )
+    if family != ELEMENTWISE:
+        seed = data.draw(SEEDS, label="value seed")
+        return (family, *fill(family, seed, x_shape, out_features, bias, fmt))
+    x = data.draw(elementwise_arrays(x_shape, fmt, n), label="x")
+    weight = data.draw(elementwise_arrays((out_features, n), fmt, n), label="weight")
+    b = (
+        data.draw(elementwise_arrays((out_features,), fmt, n), label="bias values")
+        if bias
+        else None
+    )
+    return family, x, weight, b
+
+
+def draw_case(
+    data,
+    dtype: str,
+    device: str,
+    caps: Caps,
+    *,
+    min_leading_dims: int = 1,
+    out_features: int | None = None,
+) -> Case:
+    """Draw a whole case; `out_features` fixes the layer's output size instead of drawing it."""
+    leading = data.draw(
+        leading_shapes(caps.max_rows, min_dims=min_leading_dims), label="leading shape"
+    )
+    if out_features is None:
+        in_f, out_f = data.draw(
+            layer_shapes(caps.max_features), label="(in_features, out_features)"
+        )
+    else:
+        in_f = data.draw(st.integers(0, caps.max_features), label="in_features")
+        out_f = out_features
+    bias = data.draw(st.booleans(), label="bias")
+    family, x, weight, b = draw_values(data, dtype, (*leading, in_f), out_f, bias)
+    case = Case(dtype=dtype, device=device, x=x, weight=weight, bias=b, family=family)
+    for bucket in case.coverage():
+        event(bucket)
+    return case
+
+
+def draw_rank1_case(data, dtype: str, device: str, caps: Caps) -> Case:
+    """A case whose x has no leading dims at all: shape (in,)."""
+    in_f, out_f = data.draw(
+        layer_shapes(caps.max_features), label="(in_features, out_features)"
+    )
+    bias = data.draw(st.booleans(), label="bias")
+    family, x, weight, b = draw_values(data, dtype, (1, in_f), out_f, bias)
+    return Case(
+        dtype=dtype, device=device, x=x[0], weight=weight, bias=b, family=family
+    )

@@ -1,0 +1,91 @@
+"""The opt-in special-values category: NaN, +-Inf, +-0 and subnormals, placed where Hypothesis says."""
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import event
+from hypothesis import strategies as st
+
+from conformance.formats import FORMATS, Format
+from strategies.cases import SEEDS, Caps, Case, draw_case
+from strategies.shapes import leading_shapes
+
+SPECIALS = ("nan", "inf", "-inf", "0", "-0", "subnormal", "-subnormal")
+
+
+def special_value(name: str, fmt: Format) -> float:
+    return {
+        "nan": np.nan,
+        "inf": np.inf,
+        "-inf": -np.inf,
+        "0": 0.0,
+        "-0": -0.0,
+        "subnormal": fmt.subnormal,
+        "-subnormal": -(fmt.tiny - fmt.subnormal),
+    }[name]
+
+
+def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
+    """A regular case with one to four special values written into x, weight or bias."""
+    case = draw_case(data, dtype, device, caps)
+    placements = data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(("x", "weight", "bias")),
+                st.integers(0, 2**16),
+                st.sampled_from(SPECIALS),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        label="special values (array, position, value)",
+    )
+    fmt = FORMATS[dtype]
+    arrays = {
+        "x": case.x.copy(),
+        "weight": case.weight.copy(),
+        "bias": None if case.bias is None else case.bias.copy(),
+    }
+    for name, position, value in placements:
+        target = arrays[name]
+        if target is None or target.size == 0:
+            continue
+        target.reshape(-1)[position % target.size] = special_value(value, fmt)
+        event(f"special {value}")
+    return replace(
+        case,
+        x=arrays["x"],
+        weight=arrays["weight"],
+        bias=arrays["bias"],
+        family=f"{case.family}+special",
+    )
+
+
+def draw_subnormal_case(data, dtype: str, device: str, caps: Caps) -> Case:
+    """Subnormal x (small multiples of the smallest subnormal s) with small-integer weights.
+
+    Every product and partial sum is an exact multiple of s below 2**precision * s, so a
+    conformant (gradual-underflow) implementation returns the exact result, bit for bit.
+    """
+    fmt = FORMATS[dtype]
+    max_in = min(caps.max_features, (2**fmt.precision - 8) // 8)
+    leading = data.draw(leading_shapes(caps.max_rows), label="leading shape")
+    in_f = data.draw(st.integers(1, max_in), label="in_features")
+    out_f = data.draw(st.integers(1, caps.max_features), label="out_features")
+    bias = data.draw(st.booleans(), label="bias")
+    rng = np.random.default_rng(data.draw(SEEDS, label="value seed"))
+    x = (rng.integers(-4, 5, size=(*leading, in_f)) * fmt.subnormal).astype(fmt.numpy)
+    weight = rng.integers(-2, 3, size=(out_f, in_f)).astype(fmt.numpy)
+    b = (
+        (rng.integers(-4, 5, size=out_f) * fmt.subnormal).astype(fmt.numpy)
+        if bias
+        else None
+    )
+    return Case(
+        dtype=dtype,
+        device=device,
+        x=x,
+        weight=weight,
+        bias=b,
+        family="subnormal-multiples",
+    )
