@@ -26,6 +26,9 @@ settings.register_profile(
     "ci", parent=settings.get_profile("ci"), max_examples=100, **_COMMON
 )
 settings.register_profile("thorough", max_examples=2500, **_COMMON)
+settings.register_profile(
+    "notarget", parent=settings.get_profile("thorough"), database=None
+)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 

@@ -1,6 +1,13 @@
-"""A cell: what one property saw on one square of the matrix (property x subject x dtype x device)."""
+"""Cells and rows of the conformance matrix.
+
+A cell is what one property saw for one subject (or subject pair) x dtype x device. A row is
+one property on one dtype x device: every example draws one case and checks it on every
+subject of the row, so the same case meets every framework and a failure names the subject
+that broke the property while the others are still checked.
+"""
 
 from collections import Counter
+from collections.abc import Callable
 
 from hypothesis import event, target
 
@@ -16,6 +23,10 @@ STATUSES = (
     "known-divergence",
     "divergence-resolved",
 )
+
+
+class SubjectFailure(AssertionError):
+    """A subject broke the property on this example."""
 
 
 class Cell:
@@ -40,6 +51,7 @@ class Cell:
         self.failure: dict | None = None
         self.coverage: Counter[str] = Counter()
         self.reproduced: Counter[str] = Counter()
+        self.skip_reason: str | None = None
         self._case = None
 
     def example(self, case) -> None:
@@ -52,7 +64,7 @@ class Cell:
         """Record a subject's budget used on this example; fail when it exceeds 1."""
         budget = verdict.budget_used
         if budget < float("inf"):
-            target(budget, label=f"budget used ({what})")
+            target(budget, label=f"budget used ({who}, {what})")
         if self.worst_budget is None or budget > self.worst_budget:
             self.worst_budget = budget
             self.worst = {
@@ -75,19 +87,35 @@ class Cell:
 
     def fail(self, message: str, **detail) -> None:
         self.failure = {"case": self._summary(), "message": message, **detail}
-        raise AssertionError(message)
+        raise SubjectFailure(message)
 
     def _summary(self) -> dict | None:
         return None if self._case is None else self._case.summary()
 
-    def status(self, passed: bool) -> str:
-        if not passed:
+    def status(self) -> str:
+        if self.skip_reason is not None:
+            return "skipped"
+        if self.failure is not None:
             return "fail"
         if self.reproduced:
             return "known-divergence"
         if self.divergences and self.examples:
             return "divergence-resolved"
         return "pass"
+
+    def reason(self) -> str | None:
+        status = self.status()
+        if status == "skipped":
+            return self.skip_reason
+        if status == "fail":
+            return self.failure["message"]
+        if status == "known-divergence":
+            return "known divergence " + ", ".join(sorted(self.reproduced))
+        if status == "divergence-resolved":
+            return "known divergence no longer reproduces: " + ", ".join(
+                e.id for e in self.divergences
+            )
+        return None
 
     def divergence_outcomes(self) -> dict[str, str]:
         """For each entry this cell could reach: reproduced, or not reproduced in any example."""
@@ -96,14 +124,14 @@ class Cell:
             for e in self.divergences
         }
 
-    def as_dict(self, status: str, reason: str | None = None) -> dict:
+    def as_dict(self, status: str | None = None, reason: str | None = None) -> dict:
         return {
             "property": self.property,
             "subject": self.subject,
             "dtype": self.dtype,
             "device": self.device,
-            "status": status,
-            "reason": reason,
+            "status": status or self.status(),
+            "reason": reason if status else self.reason(),
             "examples": self.examples,
             "worst_budget_used": json_float(self.worst_budget),
             "worst": self.worst,
@@ -111,3 +139,42 @@ class Cell:
             "coverage": dict(self.coverage),
             "divergences": self.divergence_outcomes(),
         }
+
+
+class Row:
+    """One property on one dtype x device: a cell per member (a subject, or a pair of subjects)."""
+
+    def __init__(
+        self, prop: str, dtype: str, device: str, members: list[tuple[object, Cell]]
+    ):
+        self.property = prop
+        self.dtype = dtype
+        self.device = device
+        self.members = members
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [cell for _, cell in self.members]
+
+    def running(self) -> list[tuple[object, Cell]]:
+        return [(m, c) for m, c in self.members if c.skip_reason is None]
+
+    def check(self, case, check: Callable[[object, Cell], None]) -> None:
+        """Run `check(member, cell)` for every member on this case; then fail naming each member that broke."""
+        failures: list[BaseException] = []
+        for member, cell in self.running():
+            cell.example(case)
+            try:
+                check(member, cell)
+            except SubjectFailure as exc:
+                failures.append(exc)
+            except Exception as exc:  # noqa: BLE001 - a subject that crashes breaks the property
+                try:
+                    cell.fail(f"{cell.subject} raised {type(exc).__name__}: {exc}")
+                except SubjectFailure as failure:
+                    failure.__cause__ = exc
+                    failures.append(failure)
+        if failures:
+            raise AssertionError("\n".join(str(f) for f in failures)) from failures[
+                0
+            ].__cause__

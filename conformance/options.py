@@ -10,8 +10,9 @@ from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
 from conformance.formats import DTYPES
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
 from strategies import Caps
+from strategies.cases import CAP_ENV
 
-PROFILES = ("dev", "ci", "thorough")
+PROFILES = ("dev", "ci", "thorough", "notarget")
 DEFAULT_REPORT_DIR = "conformance-report"
 
 
@@ -46,12 +47,12 @@ def add_options(parser) -> None:
     group.addoption(
         "--max-features",
         default=None,
-        help=f"largest in/out features drawn (env {Caps.ENV['max_features']}, default {Caps.max_features})",
+        help=f"largest in/out features drawn (env {CAP_ENV['max_features']}, default {Caps.max_features})",
     )
     group.addoption(
         "--max-rows",
         default=None,
-        help=f"largest product of leading dims drawn (env {Caps.ENV['max_rows']}, default {Caps.max_rows})",
+        help=f"largest product of leading dims drawn (env {CAP_ENV['max_rows']}, default {Caps.max_rows})",
     )
     group.addoption(
         "--special-values",

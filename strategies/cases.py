@@ -1,9 +1,9 @@
 """Cases: one drawn example (shapes, bias, dtype, device, values), every draw labelled."""
 
+import functools
 import math
 import os
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 from hypothesis import event
@@ -11,9 +11,13 @@ from hypothesis import strategies as st
 
 from conformance.formats import FORMATS
 from strategies.shapes import layer_shapes, leading_shapes
-from strategies.values import ELEMENTWISE, elementwise_arrays, families_for, fill
+from strategies.values import ELEMENTWISE, elementwise_arrays, fill, value_draws
 
-SEEDS = st.integers(0, 2**32 - 1)
+#: environment variables that set the size caps when no option does
+CAP_ENV = {
+    "max_features": "CONFORMANCE_MAX_FEATURES",
+    "max_rows": "CONFORMANCE_MAX_ROWS",
+}
 
 
 @dataclass(frozen=True)
@@ -23,16 +27,11 @@ class Caps:
     max_features: int = 32
     max_rows: int = 64
 
-    ENV: ClassVar[dict[str, str]] = {
-        "max_features": "CONFORMANCE_MAX_FEATURES",
-        "max_rows": "CONFORMANCE_MAX_ROWS",
-    }
-
     @classmethod
     def from_env(cls, **given: int | None) -> "Caps":
         """Caps from explicit values, else the environment, else the defaults."""
         values = {}
-        for field, var in cls.ENV.items():
+        for field, var in CAP_ENV.items():
             value = given.get(field)
             if value is None and os.environ.get(var):
                 value = _positive(var, os.environ[var])
@@ -109,23 +108,28 @@ class Case:
         return buckets
 
 
+@functools.cache
+def case_shapes(caps: Caps, min_leading_dims: int, out_features: int | None):
+    """(leading shape, in_features, out_features, bias) in one draw; out_features fixed when given."""
+    leading = leading_shapes(caps.max_rows, min_dims=min_leading_dims)
+    if out_features is None:
+        layer = layer_shapes(caps.max_features)
+    else:
+        layer = st.tuples(st.integers(0, caps.max_features), st.just(out_features))
+    return st.tuples(leading, layer, st.booleans()).map(lambda t: (t[0], *t[1], t[2]))
+
+
 def draw_values(
-    data,
-    dtype: str,
-    x_shape: tuple[int, ...],
-    out_features: int,
-    bias: bool,
-    families=None,
+    data, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool
 ):
-    """Draw a value family (and a seed, or every element) and fill x, weight and bias."""
+    """Draw a value family with a seed (numpy fills the arrays), or every element for small cases."""
     fmt = FORMATS[dtype]
     n = x_shape[-1]
-    size = int(np.prod(x_shape)) + out_features * n
-    family = data.draw(
-        st.sampled_from(families or families_for(size)), label="value family"
+    family, seed = data.draw(
+        value_draws(math.prod(x_shape) + out_features * n),
+        label="values (family, seed)",
     )
     if family != ELEMENTWISE:
-        seed = data.draw(SEEDS, label="value seed")
         return (family, *fill(family, seed, x_shape, out_features, bias, fmt))
     x = data.draw(elementwise_arrays(x_shape, fmt, n), label="x")
     weight = data.draw(elementwise_arrays((out_features, n), fmt, n), label="weight")
@@ -147,17 +151,10 @@ def draw_case(
     out_features: int | None = None,
 ) -> Case:
     """Draw a whole case; `out_features` fixes the layer's output size instead of drawing it."""
-    leading = data.draw(
-        leading_shapes(caps.max_rows, min_dims=min_leading_dims), label="leading shape"
+    leading, in_f, out_f, bias = data.draw(
+        case_shapes(caps, min_leading_dims, out_features),
+        label="shapes (leading, in, out, bias)",
     )
-    if out_features is None:
-        in_f, out_f = data.draw(
-            layer_shapes(caps.max_features), label="(in_features, out_features)"
-        )
-    else:
-        in_f = data.draw(st.integers(0, caps.max_features), label="in_features")
-        out_f = out_features
-    bias = data.draw(st.booleans(), label="bias")
     family, x, weight, b = draw_values(data, dtype, (*leading, in_f), out_f, bias)
     case = Case(dtype=dtype, device=device, x=x, weight=weight, bias=b, family=family)
     for bucket in case.coverage():
@@ -167,10 +164,9 @@ def draw_case(
 
 def draw_rank1_case(data, dtype: str, device: str, caps: Caps) -> Case:
     """A case whose x has no leading dims at all: shape (in,)."""
-    in_f, out_f = data.draw(
-        layer_shapes(caps.max_features), label="(in_features, out_features)"
+    _, in_f, out_f, bias = data.draw(
+        case_shapes(caps, 1, None), label="shapes (-, in, out, bias)"
     )
-    bias = data.draw(st.booleans(), label="bias")
     family, x, weight, b = draw_values(data, dtype, (1, in_f), out_f, bias)
     return Case(
         dtype=dtype, device=device, x=x[0], weight=weight, bias=b, family=family

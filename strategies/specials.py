@@ -7,8 +7,9 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from conformance.formats import FORMATS, Format
-from strategies.cases import SEEDS, Caps, Case, draw_case
+from strategies.cases import Caps, Case, draw_case
 from strategies.shapes import leading_shapes
+from strategies.values import SEEDS
 
 SPECIALS = ("nan", "inf", "-inf", "0", "-0", "subnormal", "-subnormal")
 

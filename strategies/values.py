@@ -31,8 +31,14 @@ def magnitude_cap(fmt: Format, n: int) -> float:
     return 2.0 ** math.floor(math.log2(math.sqrt(fmt.max / 8 / (n + 1))))
 
 
-def families_for(size: int) -> tuple[str, ...]:
-    return FAMILIES + (ELEMENTWISE,) if size <= ELEMENTWISE_MAX_SIZE else FAMILIES
+SEEDS = st.integers(0, 2**32 - 1)
+_WITH_ELEMENTWISE = st.tuples(st.sampled_from((*FAMILIES, ELEMENTWISE)), SEEDS)
+_NUMPY_FILLED = st.tuples(st.sampled_from(FAMILIES), SEEDS)
+
+
+def value_draws(size: int) -> st.SearchStrategy[tuple[str, int]]:
+    """(family, seed) for a case of `size` elements; the elementwise family only for small cases."""
+    return _WITH_ELEMENTWISE if size <= ELEMENTWISE_MAX_SIZE else _NUMPY_FILLED
 
 
 def _scaled(

@@ -1,0 +1,94 @@
+"""Throughput benchmark: forward examples/s per process, against the bare framework calls.
+
+    python -m tests.benchmark [--examples N] [--subjects torch,keras] [--dtypes float32,...]
+
+For each dtype it runs the real property test_forward_within_bound (Hypothesis `ci` profile:
+derandomized, no database) for N examples in this process, each example checking every
+subject, then replays the very cases it drew as bare framework calls (load the weights into
+an already built layer and call it, every subject) and prints both rates and their ratio.
+Nothing is asserted: the figures are printed.
+"""
+
+import argparse
+import time
+
+import numpy as np
+from hypothesis import settings
+
+import conftest  # noqa: F401 - registers the Hypothesis profiles
+from conformance.cell import Cell, Row
+from conformance.formats import DTYPES
+from conformance.subjects import loaded_layer, resolve
+from strategies import Caps
+
+
+class RecordingRow(Row):
+    """A row that also keeps every case, so the bare calls replay exactly what the suite drew."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.cases = []
+
+    def check(self, case, check):
+        self.cases.append(case)
+        super().check(case, check)
+
+
+def suite_rate(subjects, dtype: str, caps: Caps) -> tuple[float, RecordingRow]:
+    from conformance.test_forward import (
+        test_forward_within_bound,  # after the profile is loaded
+    )
+
+    members = [
+        (s, Cell("forward_within_bound", s.label, dtype, "cpu")) for s in subjects
+    ]
+    row = RecordingRow("forward_within_bound", dtype, "cpu", members)
+    started = time.perf_counter()
+    test_forward_within_bound(row=row, caps=caps)
+    return len(row.cases) / (time.perf_counter() - started), row
+
+
+def bare_rate(subjects, cases) -> float:
+    """Load + call on layers built beforehand, every subject: the floor the frameworks set."""
+    for subject in subjects:
+        for case in cases:
+            loaded_layer(subject, case)  # builds every layer before timing
+    started = time.perf_counter()
+    for case in cases:
+        for subject in subjects:
+            subject.forward(loaded_layer(subject, case), case.x)
+    return len(cases) / (time.perf_counter() - started)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=1000)
+    parser.add_argument("--subjects", default="torch,keras")
+    parser.add_argument("--dtypes", default="float32")
+    args = parser.parse_args(argv)
+    dtypes = args.dtypes.split(",")
+    if unknown := set(dtypes) - set(DTYPES):
+        parser.error(f"unknown dtypes {sorted(unknown)}; valid: {', '.join(DTYPES)}")
+    caps = Caps.from_env()
+    settings.register_profile(
+        "benchmark", parent=settings.get_profile("ci"), max_examples=args.examples
+    )
+    settings.load_profile("benchmark")
+    subjects = [resolve(name) for name in args.subjects.split(",")]
+    for subject in subjects:  # import the framework and warm it up outside the timings
+        subject.forward(
+            subject.build(1, 1, True, "float32", "cpu"), np.ones((1, 1), np.float32)
+        )
+    labels = " + ".join(s.label for s in subjects)
+    print(
+        f"forward examples/s in one process ({labels} on every example), {args.examples} examples, {caps}"
+    )
+    print(f"{'dtype':<9} {'suite':>7} {'bare calls':>11} {'ratio':>6}")
+    for dtype in dtypes:
+        rate, row = suite_rate(subjects, dtype, caps)
+        bare = bare_rate(subjects, row.cases)
+        print(f"{dtype:<9} {rate:7.0f} {bare:11.0f} {rate / bare:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
