@@ -1,13 +1,9 @@
-"""Cells and rows of the conformance matrix.
+"""A cell: what one property saw on one square of the matrix (property x subject x dtype x device).
 
-A cell is what one property saw for one subject (or subject pair) x dtype x device. A row is
-one property on one dtype x device: every example draws one case and checks it on every
-subject of the row, so the same case meets every framework and a failure names the subject
-that broke the property while the others are still checked.
+Each cell is its own test item, so one subject's failure never stops another subject's search.
 """
 
 from collections import Counter
-from collections.abc import Callable
 
 from hypothesis import event, target
 
@@ -139,42 +135,3 @@ class Cell:
             "coverage": dict(self.coverage),
             "divergences": self.divergence_outcomes(),
         }
-
-
-class Row:
-    """One property on one dtype x device: a cell per member (a subject, or a pair of subjects)."""
-
-    def __init__(
-        self, prop: str, dtype: str, device: str, members: list[tuple[object, Cell]]
-    ):
-        self.property = prop
-        self.dtype = dtype
-        self.device = device
-        self.members = members
-
-    @property
-    def cells(self) -> list[Cell]:
-        return [cell for _, cell in self.members]
-
-    def running(self) -> list[tuple[object, Cell]]:
-        return [(m, c) for m, c in self.members if c.skip_reason is None]
-
-    def check(self, case, check: Callable[[object, Cell], None]) -> None:
-        """Run `check(member, cell)` for every member on this case; then fail naming each member that broke."""
-        failures: list[BaseException] = []
-        for member, cell in self.running():
-            cell.example(case)
-            try:
-                check(member, cell)
-            except SubjectFailure as exc:
-                failures.append(exc)
-            except Exception as exc:  # noqa: BLE001 - a subject that crashes breaks the property
-                try:
-                    cell.fail(f"{cell.subject} raised {type(exc).__name__}: {exc}")
-                except SubjectFailure as failure:
-                    failure.__cause__ = exc
-                    failures.append(failure)
-        if failures:
-            raise AssertionError("\n".join(str(f) for f in failures)) from failures[
-                0
-            ].__cause__

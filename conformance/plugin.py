@@ -1,20 +1,19 @@
-"""The conformance matrix in pytest: rows as test items, cells inside them, cell statuses.
+"""The conformance matrix in pytest: cells as test items, and the statuses they end in.
 
-Each test item is one row (property x dtype x device) holding one cell per subject or subject
-pair. Cell records travel to the controller on the test report (as user properties), so
-reports are correct under pytest-xdist.
+Each test item is one cell: property x subject (or subject pair) x dtype x device. Its record
+travels to the controller on the test report (as a user property), so reports are correct
+under pytest-xdist.
 """
 
 import itertools
 
 import pytest
 
-from conformance.cell import Cell, Row
+from conformance.cell import Cell
 from conformance.options import SELECTION, Selection
 
 CELL_PROPERTY = "conformance.cell"
-ROW = pytest.StashKey[Row]()
-ROW_FIXTURES = ("row", "pair_row")
+CELL = pytest.StashKey[Cell]()
 
 
 def selection(config) -> Selection:
@@ -28,73 +27,44 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
-    if not any(f in metafunc.fixturenames for f in ROW_FIXTURES):
-        return
     sel = selection(metafunc.config)
-    devices = list(dict.fromkeys(d for s in sel.subjects for d in s.devices()))
-    metafunc.parametrize("device", devices, indirect=True)
-    metafunc.parametrize("dtype", sel.dtypes, indirect=True)
-
-
-def _members(item, sel: Selection) -> list[tuple[object, str]]:
-    if "pair_row" in item.fixturenames:
-        return [
-            ((a, b), f"{a.label} vs {b.label}")
+    names = metafunc.fixturenames
+    if "subject" in names:
+        targets = [(s, d) for s in sel.subjects for d in s.devices()]
+        metafunc.parametrize(
+            ("subject", "device"), targets, ids=[f"{s.label}-{d}" for s, d in targets]
+        )
+    if "pair" in names:
+        pairs = [
+            ((a, b), d)
             for a, b in itertools.combinations(sel.subjects, 2)
+            for d in sorted(set(a.devices()) & set(b.devices()))
         ]
-    return [(s, s.label) for s in sel.subjects]
+        metafunc.parametrize(
+            ("pair", "device"),
+            pairs,
+            ids=[f"{a.label}~{b.label}-{d}" for (a, b), d in pairs],
+        )
+    if "dtype" in names:
+        metafunc.parametrize("dtype", sel.dtypes)
 
 
-def _skip_reason(member, dtype: str, device: str) -> str | None:
-    for subject in member if isinstance(member, tuple) else (member,):
-        if device not in subject.devices():
-            return f"{subject.label} has no device {device}"
-        reason = subject.unsupported(dtype, device)
-        if reason:
-            return f"{subject.label} on {device}: {reason}"
-    return None
+def _subjects(item) -> tuple | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "dtype" not in params:
+        return None
+    return params.get("pair") or ((params["subject"],) if "subject" in params else None)
 
 
-def build_row(item) -> Row:
-    """The row of cells for a test item: one per selected subject (or pair), with its divergences."""
-    sel = selection(item.config)
+def build_cell(item) -> Cell:
+    """The cell a test item fills, with the registry entries it can reach."""
     params = item.callspec.params
-    prop, dtype, device = (
-        item.originalname.removeprefix("test_"),
-        params["dtype"],
-        params["device"],
+    prop = item.originalname.removeprefix("test_")
+    label = " vs ".join(s.label for s in _subjects(item))
+    divergences = selection(item.config).registry.applicable(
+        prop, label, params["dtype"], params["device"]
     )
-    members = []
-    for member, label in _members(item, sel):
-        cell = Cell(
-            prop,
-            label,
-            dtype,
-            device,
-            sel.registry.applicable(prop, label, dtype, device),
-        )
-        cell.skip_reason = _skip_reason(member, dtype, device)
-        members.append((member, cell))
-    return Row(prop, dtype, device, members)
-
-
-def _row(request) -> Row:
-    row = request.node.stash[ROW] = build_row(request.node)
-    reason = None
-    if (
-        request.node.get_closest_marker("special_values")
-        and not selection(request.config).special_values
-    ):
-        reason = "special values are opt-in: pass --special-values"
-    elif not row.running():
-        reason = (
-            "; ".join(c.skip_reason for c in row.cells) or "no subject pair selected"
-        )
-    if reason:
-        for cell in row.cells:
-            cell.skip_reason = cell.skip_reason or reason
-        pytest.skip(reason)
-    return row
+    return Cell(prop, label, params["dtype"], params["device"], divergences)
 
 
 @pytest.fixture(scope="session")
@@ -103,25 +73,21 @@ def caps(pytestconfig):
 
 
 @pytest.fixture
-def dtype(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def device(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def row(request, dtype, device) -> Row:
-    """This item's row: a cell per selected subject."""
-    return _row(request)
-
-
-@pytest.fixture
-def pair_row(request, dtype, device) -> Row:
-    """This item's row: a cell per pair of selected subjects."""
-    return _row(request)
+def cell(request) -> Cell:
+    """The record of this cell; skips, saying why, when a subject cannot run its dtype or device."""
+    record = request.node.stash[CELL] = build_cell(request.node)
+    if (
+        request.node.get_closest_marker("special_values")
+        and not selection(request.config).special_values
+    ):
+        record.skip_reason = "special values are opt-in: pass --special-values"
+    for subject in _subjects(request.node):
+        reason = subject.unsupported(record.dtype, record.device)
+        if reason and record.skip_reason is None:
+            record.skip_reason = f"{subject.label} on {record.device}: {reason}"
+    if record.skip_reason:
+        pytest.skip(record.skip_reason)
+    return record
 
 
 def _last_line(text: str) -> str | None:
@@ -131,30 +97,30 @@ def _last_line(text: str) -> str | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Attach the row's cell records to its report; a row whose only deviations are known reads as xfailed."""
+    """Attach the cell's record to its report; a reproduced known divergence reads as xfailed."""
     report = yield
-    if not any(f in getattr(item, "fixturenames", ()) for f in ROW_FIXTURES):
+    if (
+        _subjects(item) is None
+        or report.when == "teardown"
+        or (report.when == "setup" and report.passed)
+    ):
         return report
-    if report.when == "teardown" or (report.when == "setup" and report.passed):
-        return report
-    row = item.stash.get(ROW, None) or build_row(item)
-    if report.failed and not any(c.failure for c in row.cells):
-        # broken outside any subject's check (a setup error, a health check, the suite itself)
-        records = [
-            c.as_dict("error", _last_line(report.longreprtext)) for c in row.cells
-        ]
+    record = item.stash.get(CELL, None) or build_cell(item)
+    if report.when == "setup" and report.failed:
+        data = record.as_dict("error", _last_line(report.longreprtext))
+    elif report.failed and record.failure is None:
+        # the subject raised on its own (or the suite broke): the traceback's last line says what
+        data = record.as_dict("fail", _last_line(report.longreprtext))
+    elif report.skipped and record.skip_reason is None:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        data = record.as_dict("skipped", reason.removeprefix("Skipped: "))
     else:
-        records = [c.as_dict() for c in row.cells]
-        known = [
-            f"{c.subject}: {c.reason()}"
-            for c in row.cells
-            if c.status() == "known-divergence"
-        ]
-        if report.passed and known:
+        data = record.as_dict()
+        if data["status"] == "known-divergence":
             report.outcome = "skipped"
-            report.wasxfail = "; ".join(known)
-    for record in records:
-        record["nodeid"] = item.nodeid
-        record["duration_s"] = round(report.duration, 6)
-        report.user_properties.append((CELL_PROPERTY, record))
+            report.wasxfail = data["reason"]
+    data["nodeid"] = item.nodeid
+    data["duration_s"] = round(report.duration, 6)
+    report.user_properties.append((CELL_PROPERTY, data))
     return report

@@ -23,64 +23,60 @@ def _attempt(cell, who: str, call):
 
 
 @given(data=st.data())
-def test_rank1_input_equals_batch_of_one(row, caps, data):
+def test_rank1_input_equals_batch_of_one(subject, dtype, device, cell, caps, data):
     """x of shape (in,) gives shape (out,) and the result of the batch x[None] (within bound)."""
-    case = draw_rank1_case(data, row.dtype, row.device, caps)
-    reference = oracle.linear(case.x, case.weight, case.bias, row.dtype)
-
-    def check(subject, cell):
-        got = _attempt(cell, subject.label, lambda: forward(cell, subject, case))
-        if got is not None:
-            within_bound(cell, subject, "rank-1 forward", got, reference)
-
-    row.check(case, check)
+    case = draw_rank1_case(data, dtype, device, caps)
+    cell.example(case)
+    got = _attempt(cell, subject.label, lambda: forward(cell, subject, case))
+    if got is not None:
+        within_bound(
+            cell,
+            subject,
+            "rank-1 forward",
+            got,
+            oracle.linear(case.x, case.weight, case.bias, dtype),
+        )
 
 
 @given(data=st.data())
-def test_zero_out_features_gives_empty_output(row, caps, data):
+def test_zero_out_features_gives_empty_output(subject, dtype, device, cell, caps, data):
     """A layer with out_features = 0 returns an empty (*leading, 0) result of the tested dtype."""
-    case = draw_case(data, row.dtype, row.device, caps, out_features=0)
-
-    def check(subject, cell):
-        got = _attempt(cell, subject.label, lambda: forward(cell, subject, case))
-        if got is not None and got.dtype != case.x.dtype:
-            cell.fail(
-                f"{subject.label} returned {got.dtype} for an empty {row.dtype} result"
-            )
-
-    row.check(case, check)
+    case = draw_case(data, dtype, device, caps, out_features=0)
+    cell.example(case)
+    got = _attempt(cell, subject.label, lambda: forward(cell, subject, case))
+    if got is not None and got.dtype != case.x.dtype:
+        cell.fail(f"{subject.label} returned {got.dtype} for an empty {dtype} result")
 
 
 @given(data=st.data())
-def test_default_initialisation_agrees(pair_row, caps, data):
+def test_default_initialisation_agrees(pair, dtype, device, cell, caps, data):
     """Freshly built layers of both subjects agree on whether the default bias is zero."""
     in_f, out_f = data.draw(
         layer_shapes(caps.max_features, min_in=1), label="(in_features, out_features)"
     )
-    dtype, device = pair_row.dtype, pair_row.device
-    shape_only = Case(
-        dtype,
-        device,
-        np.zeros((0, in_f)),
-        np.zeros((out_f, in_f)),
-        np.zeros(out_f),
-        "framework-default",
+    cell.example(
+        Case(
+            dtype,
+            device,
+            np.zeros((0, in_f)),
+            np.zeros((out_f, in_f)),
+            np.zeros(out_f),
+            "defaults",
+        )
     )
-
-    def check(pair, cell):
-        zero_bias = {}
-        for subject in pair:
-            weight, bias = subject.read(subject.build(in_f, out_f, True, dtype, device))
-            if weight.shape != (out_f, in_f) or bias is None or bias.shape != (out_f,):
-                shapes = f"{weight.shape} and {getattr(bias, 'shape', None)}"
-                cell.fail(f"{subject.label} default layer has parameters {shapes}")
-            zero_bias[subject.label] = not np.any(bias.astype(np.float64))
-        zeros = [s for s, z in zero_bias.items() if z]
-        others = [s for s, z in zero_bias.items() if not z]
-        if zeros and others:
-            cell.deviation(
-                cell.subject,
-                f"default bias is zero in {', '.join(zeros)} but not in {', '.join(others)}",
+    zero_bias = {}
+    for subject in pair:
+        weight, bias = subject.read(subject.build(in_f, out_f, True, dtype, device))
+        if weight.shape != (out_f, in_f) or bias is None or bias.shape != (out_f,):
+            shapes = f"{weight.shape} and {getattr(bias, 'shape', None)}"
+            cell.fail(
+                f"{subject.label} default layer has parameters {shapes}, not ({out_f}, {in_f}) and ({out_f},)"
             )
-
-    pair_row.check(shape_only, check)
+        zero_bias[subject.label] = not np.any(bias.astype(np.float64))
+    zeros = [s for s, z in zero_bias.items() if z]
+    others = [s for s, z in zero_bias.items() if not z]
+    if zeros and others:
+        cell.deviation(
+            cell.subject,
+            f"default bias is zero in {', '.join(zeros)} but not in {', '.join(others)}",
+        )

@@ -13,54 +13,47 @@ from strategies import draw_case
 
 
 @given(data=st.data())
-def test_forward_within_bound(row, caps, data):
+def test_forward_within_bound(subject, dtype, device, cell, caps, data):
     """Each subject's forward result is within its bound of the oracle, element by element."""
-    case = draw_case(data, row.dtype, row.device, caps)
-    reference = oracle.linear(case.x, case.weight, case.bias, row.dtype)
-
-    def check(subject, cell):
-        within_bound(cell, subject, "forward", forward(cell, subject, case), reference)
-
-    row.check(case, check)
+    case = draw_case(data, dtype, device, caps)
+    cell.example(case)
+    reference = oracle.linear(case.x, case.weight, case.bias, dtype)
+    within_bound(cell, subject, "forward", forward(cell, subject, case), reference)
 
 
 @given(data=st.data())
-def test_bias_off_equals_layer_without_bias_parameter(row, caps, data):
+def test_bias_off_equals_layer_without_bias_parameter(
+    subject, dtype, device, cell, caps, data
+):
     """A bias-off layer has no bias parameter and computes x W^T, as a bias-on layer with a zero bias does."""
-    case = replace(draw_case(data, row.dtype, row.device, caps), bias=None)
+    case = replace(draw_case(data, dtype, device, caps), bias=None)
+    cell.example(case)
+    _, bias = subject.read(loaded_layer(subject, case))
+    if bias is not None:
+        cell.fail(
+            f"{subject.label} built with bias off still has a bias parameter of shape {bias.shape}"
+        )
+    reference = oracle.linear(case.x, case.weight, None, dtype)
+    within_bound(
+        cell, subject, "bias-off forward", forward(cell, subject, case), reference
+    )
     zero = replace(case, bias=np.zeros(case.out_features, case.weight.dtype))
-    reference = oracle.linear(case.x, case.weight, None, row.dtype)
-
-    def check(subject, cell):
-        _, bias = subject.read(loaded_layer(subject, case))
-        if bias is not None:
-            cell.fail(
-                f"{subject.label} built with bias off still has a bias parameter of shape {bias.shape}"
-            )
-        within_bound(
-            cell, subject, "bias-off forward", forward(cell, subject, case), reference
-        )
-        within_bound(
-            cell, subject, "zero-bias forward", forward(cell, subject, zero), reference
-        )
-
-    row.check(case, check)
+    within_bound(
+        cell, subject, "zero-bias forward", forward(cell, subject, zero), reference
+    )
 
 
 @given(data=st.data())
-def test_leading_shape_equals_flattened_batch(row, caps, data):
+def test_leading_shape_equals_flattened_batch(subject, dtype, device, cell, caps, data):
     """x of any leading shape gives the flattened 2-D batch's result, reshaped (within both bounds)."""
-    case = draw_case(data, row.dtype, row.device, caps, min_leading_dims=2)
-    reference = oracle.linear(case.x, case.weight, case.bias, row.dtype)
-
-    def check(subject, cell):
-        batched = forward(cell, subject, case)
-        flat = forward(cell, subject, case, x=case.flat_x())
-        # The two results may differ by both of their bounds, no more.
-        gap = replace(
-            reference,
-            value=flat.astype(reference.value.dtype).reshape(reference.value.shape),
-        )
-        within_bound(cell, subject, "batched-vs-flat", batched, gap, scale=2.0)
-
-    row.check(case, check)
+    case = draw_case(data, dtype, device, caps, min_leading_dims=2)
+    cell.example(case)
+    batched = forward(cell, subject, case)
+    flat = forward(cell, subject, case, x=case.flat_x())
+    reference = oracle.linear(case.x, case.weight, case.bias, dtype)
+    # The two results may differ by both of their bounds, no more.
+    gap = replace(
+        reference,
+        value=flat.astype(reference.value.dtype).reshape(reference.value.shape),
+    )
+    within_bound(cell, subject, "batched-vs-flat", batched, gap, scale=2.0)

@@ -22,55 +22,47 @@ def _flushed(values: np.ndarray | None, dtype: str) -> np.ndarray | None:
 
 
 @given(data=st.data())
-def test_nan_and_inf_positions_agree(row, caps, data):
+def test_nan_and_inf_positions_agree(subject, dtype, device, cell, caps, data):
     """NaN, +Inf and -Inf appear exactly where IEEE arithmetic on the operands puts them.
 
     Subnormal operands may count as themselves or as zero (0 * Inf is NaN): flushing them is
     judged by test_subnormals_follow_gradual_underflow, not here.
     """
-    case = draw_special_case(data, row.dtype, row.device, caps)
-    want = oracle.special_classes(case.x, case.weight, case.bias)
-    flushed = oracle.special_classes(
-        *(_flushed(a, row.dtype) for a in (case.x, case.weight, case.bias))
-    )
-
-    def check(subject, cell):
-        got = oracle.classes(forward(cell, subject, case))
-        wrong = (got != want) & (got != flushed)
-        if wrong.any():
-            index = tuple(int(i) for i in np.argwhere(wrong)[0])
-            cell.fail(
-                f"{subject.label} puts {oracle.CLASS_NAMES[got[index]]} at element {list(index)} "
-                f"where IEEE arithmetic gives {oracle.CLASS_NAMES[want[index]]}"
-            )
-
-    row.check(case, check)
+    case = draw_special_case(data, dtype, device, caps)
+    cell.example(case)
+    operands = (case.x, case.weight, case.bias)
+    want = oracle.special_classes(*operands)
+    flushed = oracle.special_classes(*(_flushed(a, dtype) for a in operands))
+    got = oracle.classes(forward(cell, subject, case))
+    wrong = (got != want) & (got != flushed)
+    if wrong.any():
+        index = tuple(int(i) for i in np.argwhere(wrong)[0])
+        cell.fail(
+            f"{subject.label} puts {oracle.CLASS_NAMES[got[index]]} at element {list(index)} "
+            f"where IEEE arithmetic gives {oracle.CLASS_NAMES[want[index]]}"
+        )
 
 
 @given(data=st.data())
-def test_subnormals_follow_gradual_underflow(row, caps, data):
+def test_subnormals_follow_gradual_underflow(subject, dtype, device, cell, caps, data):
     """With subnormal inputs whose products and sums are exact, the result is exact, bit for bit."""
-    case = draw_subnormal_case(data, row.dtype, row.device, caps)
-    exact = oracle.linear(case.x, case.weight, case.bias, row.dtype).value.astype(
-        FORMATS[row.dtype].numpy
+    case = draw_subnormal_case(data, dtype, device, caps)
+    cell.example(case)
+    exact = oracle.linear(case.x, case.weight, case.bias, dtype).value.astype(
+        FORMATS[dtype].numpy
     )
-
-    def check(subject, cell):
-        got = forward(cell, subject, case)
-        wrong = got != exact
-        if not wrong.any():
-            return
-        index = tuple(int(i) for i in np.argwhere(wrong)[0])
-        where = f"{exact[index]!r} at {list(index)}"
-        if np.all(got[wrong].astype(np.float64) == 0):
-            cell.deviation(
-                subject.label,
-                f"flushes subnormals to zero: became 0 where the exact result is {where}",
-            )
-        else:
-            cell.deviation(
-                subject.label,
-                f"returned {got[index]!r} where the exact result is {where}",
-            )
-
-    row.check(case, check)
+    got = forward(cell, subject, case)
+    wrong = got != exact
+    if not wrong.any():
+        return
+    index = tuple(int(i) for i in np.argwhere(wrong)[0])
+    where = f"{exact[index]!r} at {list(index)}"
+    if np.all(got[wrong].astype(np.float64) == 0):
+        cell.deviation(
+            subject.label,
+            f"flushes subnormals to zero: became 0 where the exact result is {where}",
+        )
+    else:
+        cell.deviation(
+            subject.label, f"returned {got[index]!r} where the exact result is {where}"
+        )

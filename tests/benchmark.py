@@ -2,11 +2,10 @@
 
     python -m tests.benchmark [--examples N] [--subjects torch,keras] [--dtypes float32,...]
 
-For each dtype it runs the real property test_forward_within_bound (Hypothesis `ci` profile:
-derandomized, no database) for N examples in this process, each example checking every
-subject, then replays the very cases it drew as bare framework calls (load the weights into
-an already built layer and call it, every subject) and prints both rates and their ratio.
-Nothing is asserted: the figures are printed.
+For each subject x dtype it runs the real property test_forward_within_bound (Hypothesis
+`ci` profile: derandomized, no database) for N examples in this process, then replays the
+very cases it drew as bare framework calls (load the weights into an already built layer and
+call it) and prints both rates and their ratio. Nothing is asserted: the figures are printed.
 """
 
 import argparse
@@ -16,47 +15,44 @@ import numpy as np
 from hypothesis import settings
 
 import conftest  # noqa: F401 - registers the Hypothesis profiles
-from conformance.cell import Cell, Row
+from conformance.cell import Cell
 from conformance.formats import DTYPES
 from conformance.subjects import loaded_layer, resolve
 from strategies import Caps
 
 
-class RecordingRow(Row):
-    """A row that also keeps every case, so the bare calls replay exactly what the suite drew."""
+class RecordingCell(Cell):
+    """A cell that also keeps every case, so the bare calls replay exactly what the suite drew."""
 
     def __init__(self, *args):
         super().__init__(*args)
         self.cases = []
 
-    def check(self, case, check):
+    def example(self, case):
+        super().example(case)
         self.cases.append(case)
-        super().check(case, check)
 
 
-def suite_rate(subjects, dtype: str, caps: Caps) -> tuple[float, RecordingRow]:
+def suite_rate(subject, dtype: str, caps: Caps) -> tuple[float, RecordingCell]:
     from conformance.test_forward import (
         test_forward_within_bound,  # after the profile is loaded
     )
 
-    members = [
-        (s, Cell("forward_within_bound", s.label, dtype, "cpu")) for s in subjects
-    ]
-    row = RecordingRow("forward_within_bound", dtype, "cpu", members)
+    cell = RecordingCell("forward_within_bound", subject.label, dtype, "cpu")
     started = time.perf_counter()
-    test_forward_within_bound(row=row, caps=caps)
-    return len(row.cases) / (time.perf_counter() - started), row
+    test_forward_within_bound(
+        subject=subject, dtype=dtype, device="cpu", cell=cell, caps=caps
+    )
+    return cell.examples / (time.perf_counter() - started), cell
 
 
-def bare_rate(subjects, cases) -> float:
-    """Load + call on layers built beforehand, every subject: the floor the frameworks set."""
-    for subject in subjects:
-        for case in cases:
-            loaded_layer(subject, case)  # builds every layer before timing
+def bare_rate(subject, cases) -> float:
+    """Load + call on layers built beforehand: the floor the framework itself sets."""
+    for case in cases:
+        loaded_layer(subject, case)  # builds every layer before timing
     started = time.perf_counter()
     for case in cases:
-        for subject in subjects:
-            subject.forward(loaded_layer(subject, case), case.x)
+        subject.forward(loaded_layer(subject, case), case.x)
     return len(cases) / (time.perf_counter() - started)
 
 
