@@ -75,15 +75,23 @@ def main(argv=None) -> None:
         subject.forward(
             subject.build(1, 1, True, "float32", "cpu"), np.ones((1, 1), np.float32)
         )
-    labels = " + ".join(s.label for s in subjects)
     print(
-        f"forward examples/s in one process ({labels} on every example), {args.examples} examples, {caps}"
+        f"forward examples/s in one process, {args.examples} examples per cell, {caps}"
     )
-    print(f"{'dtype':<9} {'suite':>7} {'bare calls':>11} {'ratio':>6}")
-    for dtype in dtypes:
-        rate, row = suite_rate(subjects, dtype, caps)
-        bare = bare_rate(subjects, row.cases)
-        print(f"{dtype:<9} {rate:7.0f} {bare:11.0f} {rate / bare:6.2f}")
+    print(f"{'subject':<18} {'dtype':<9} {'suite':>7} {'bare calls':>11} {'ratio':>6}")
+    seconds = 0.0
+    for subject in subjects:
+        for dtype in dtypes:
+            rate, cell = suite_rate(subject, dtype, caps)
+            seconds += cell.examples / rate
+            bare = bare_rate(subject, cell.cases)
+            print(
+                f"{subject.label:<18} {dtype:<9} {rate:7.0f} {bare:11.0f} {rate / bare:6.2f}"
+            )
+    cells = len(subjects) * len(dtypes)
+    print(
+        f"all {cells} cells together: {cells * args.examples / seconds:.0f} examples/s"
+    )
 
 
 if __name__ == "__main__":

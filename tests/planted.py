@@ -1,0 +1,259 @@
+"""Planted bugs: deliberately broken subjects, each of which one property must report.
+
+Each class is a `module:attr` plug-in (`--subjects tests.planted:BiasIgnored`). PLANTED maps
+it to the property that must fail (and the dtypes on which the bug can show).
+"""
+
+import ml_dtypes
+import numpy as np
+
+from conformance.subjects.keras_dense import KerasDense
+from conformance.subjects.torch_linear import TorchLinear, to_numpy, to_tensor
+
+
+class _Planted(TorchLinear):
+    """A torch subject with a bug planted by the subclass."""
+
+
+class ReshapedNotTransposed(KerasDense):
+    """Keras conversion that reshapes weight (out, in) to (in, out) instead of transposing it."""
+
+    name = "planted-reshape"
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def load(self, layer, weight, bias):
+        layer.kernel.assign(weight.reshape(weight.shape[1], weight.shape[0]))
+        if bias is not None:
+            layer.bias.assign(bias)
+
+    def read(self, layer):
+        kernel, bias = super().read(layer)  # kernel.T, undone below
+        return np.ascontiguousarray(kernel.T).reshape(kernel.shape), bias
+
+
+class TransposedOnlyWhenShapesDiffer(KerasDense):
+    """Keras conversion that transposes only when the shapes disagree: square layers go in as W, not W^T."""
+
+    name = "planted-square-untransposed"
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def load(self, layer, weight, bias):
+        same = tuple(layer.kernel.shape) == weight.shape
+        layer.kernel.assign(weight if same else weight.T)
+        if bias is not None:
+            layer.bias.assign(bias)
+
+    def read(self, layer):
+        kernel, bias = super().read(layer)
+        return (kernel.T if kernel.shape[0] == kernel.shape[1] else kernel), bias
+
+
+class BiasIgnored(_Planted):
+    name = "planted-bias-ignored"
+
+    def forward(self, layer, x):
+        import torch
+
+        with torch.no_grad():
+            return to_numpy(
+                torch.nn.functional.linear(to_tensor(x, "cpu"), layer.weight)
+            )
+
+
+class BiasAddedTwice(_Planted):
+    name = "planted-bias-twice"
+
+    def forward(self, layer, x):
+        y = super().forward(layer, x)
+        return y if layer.bias is None else y + to_numpy(layer.bias)
+
+
+class Float32ThroughFloat16(_Planted):
+    """float32 computed in float16 and cast back."""
+
+    name = "planted-float32-via-float16"
+
+    def forward(self, layer, x):
+        import torch
+
+        if layer.weight.dtype != torch.float32:
+            return super().forward(layer, x)
+        with torch.no_grad():
+            half = torch.nn.functional.linear(
+                to_tensor(x, "cpu").half(),
+                layer.weight.half(),
+                None if layer.bias is None else layer.bias.half(),
+            )
+            return to_numpy(half.float())
+
+
+class BatchingBugFromRank3(_Planted):
+    """For x of rank >= 3 the leading dims are flattened in the wrong order."""
+
+    name = "planted-batching-rank3"
+
+    def forward(self, layer, x):
+        if x.ndim < 3:
+            return super().forward(layer, x)
+        scrambled = np.ascontiguousarray(np.swapaxes(x, 0, 1)).reshape(x.shape)
+        return super().forward(layer, scrambled)
+
+
+class PromotesHalfToFloat32(_Planted):
+    """float16/bfloat16 results come back as float32 (computed in float32, never cast back)."""
+
+    name = "planted-dtype-promotion"
+
+    def forward(self, layer, x):
+        import torch
+
+        if layer.weight.dtype not in (torch.float16, torch.bfloat16):
+            return super().forward(layer, x)
+        with torch.no_grad():
+            bias = None if layer.bias is None else layer.bias.float()
+            y = torch.nn.functional.linear(
+                to_tensor(x, "cpu").float(), layer.weight.float(), bias
+            )
+            return y.numpy()
+
+
+class InputMutated(_Planted):
+    """Scales the input in place by 2 and halves x W^T: right values, clobbered input."""
+
+    name = "planted-input-mutated"
+
+    def forward(self, layer, x):
+        import torch
+
+        with torch.no_grad():
+            xt = to_tensor(x, "cpu")
+            xt.mul_(2)
+            y = torch.nn.functional.linear(xt, layer.weight) / 2
+            return to_numpy(y if layer.bias is None else y + layer.bias)
+
+
+class WeightsDrift(_Planted):
+    """Each call nudges the weight in place after computing the result."""
+
+    name = "planted-weights-drift"
+
+    def forward(self, layer, x):
+        import torch
+
+        y = super().forward(layer, x)
+        with torch.no_grad():
+            layer.weight.mul_(1.5)
+        return y
+
+
+class LossyRoundTrip(_Planted):
+    """Reads float32/float64 weights back through float16."""
+
+    name = "planted-lossy-read"
+
+    def read(self, layer):
+        weight, bias = super().read(layer)
+        if weight.dtype in (np.float32, np.float64):
+            with np.errstate(over="ignore"):
+                weight = weight.astype(np.float16).astype(weight.dtype)
+        return weight, bias
+
+
+class BiasParameterAlways(_Planted):
+    """Builds a (randomly initialised) bias even when asked for none."""
+
+    name = "planted-bias-always"
+
+    def build(self, in_features, out_features, bias, dtype, device):
+        return super().build(in_features, out_features, True, dtype, device)
+
+
+class Rank1Rejected(_Planted):
+    """Refuses x without leading dims, like Keras, but is not Keras: not a known divergence."""
+
+    name = "planted-rank1-rejected"
+
+    def forward(self, layer, x):
+        if x.ndim < 2:
+            raise ValueError("expected min_ndim=2")
+        return super().forward(layer, x)
+
+
+class ZeroOutRejected(_Planted):
+    name = "planted-zero-out-rejected"
+
+    def build(self, in_features, out_features, bias, dtype, device):
+        if out_features == 0:
+            raise ValueError("out_features must be positive")
+        return super().build(in_features, out_features, bias, dtype, device)
+
+
+class NanSwallowed(_Planted):
+    """Replaces NaN in the result by zero."""
+
+    name = "planted-nan-swallowed"
+
+    def forward(self, layer, x):
+        return np.nan_to_num(
+            super().forward(layer, x), nan=0.0, posinf=np.inf, neginf=-np.inf
+        )
+
+
+class SubnormalsFlushed(_Planted):
+    """Flushes subnormal inputs to zero, like TensorFlow on CPU, but is not Keras."""
+
+    name = "planted-subnormals-flushed"
+
+    def forward(self, layer, x):
+        tiny = ml_dtypes.finfo(x.dtype).smallest_normal
+        x = np.where(np.abs(x.astype(np.float64)) < tiny, 0, x).astype(x.dtype)
+        return super().forward(layer, x)
+
+
+class ZeroDefaultBias(_Planted):
+    """Default initialisation with a zero bias, paired against torch: not the known torch/Keras divergence."""
+
+    name = "planted-zero-default-bias"
+
+    def build(self, in_features, out_features, bias, dtype, device):
+        import torch
+
+        layer = super().build(in_features, out_features, bias, dtype, device)
+        if layer.bias is not None:
+            torch.nn.init.zeros_(layer.bias)
+        return layer
+
+
+#: planted subject -> (property that must report it, dtypes the bug shows on)
+PLANTED = {
+    ReshapedNotTransposed: ("forward_within_bound", ("float32",)),
+    TransposedOnlyWhenShapesDiffer: ("forward_within_bound", ("float32",)),
+    BiasIgnored: ("forward_within_bound", ("float16", "float32")),
+    BiasAddedTwice: ("forward_within_bound", ("float16", "float32")),
+    Float32ThroughFloat16: ("forward_within_bound", ("float32",)),
+    BatchingBugFromRank3: (
+        "leading_shape_equals_flattened_batch",
+        ("float16", "float32"),
+    ),
+    PromotesHalfToFloat32: ("output_has_expected_shape_and_dtype", ("float16",)),
+    InputMutated: ("call_mutates_neither_input_nor_weights", ("float16", "float32")),
+    WeightsDrift: ("call_mutates_neither_input_nor_weights", ("float16", "float32")),
+    LossyRoundTrip: ("weight_round_trip_is_bit_exact", ("float32",)),
+    BiasParameterAlways: (
+        "bias_off_equals_layer_without_bias_parameter",
+        ("float16", "float32"),
+    ),
+    Rank1Rejected: ("rank1_input_equals_batch_of_one", ("float16", "float32")),
+    ZeroOutRejected: ("zero_out_features_gives_empty_output", ("float16", "float32")),
+    NanSwallowed: ("nan_and_inf_positions_agree", ("float16", "float32")),
+    SubnormalsFlushed: ("subnormals_follow_gradual_underflow", ("float32",)),
+}
+
+#: bugs that leave the forward result right: their forward cells must still pass
+FORWARD_INTACT = (PromotesHalfToFloat32, InputMutated, WeightsDrift, LossyRoundTrip)

@@ -1,0 +1,91 @@
+"""Every property can fail: each planted bug is reported by the property that owns it."""
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.planted import FORWARD_INTACT, PLANTED, ZeroDefaultBias
+
+
+def node(prop: str, subject: str, dtype: str) -> str:
+    """The node id of one cell: conformance/<module>.py::test_<prop>[<subject>-cpu-<dtype>]."""
+    for path in sorted((ROOT / "conformance").glob("test_*.py")):
+        if hasattr(importlib.import_module(f"conformance.{path.stem}"), f"test_{prop}"):
+            return (
+                f"{Path('conformance', path.name)}::test_{prop}[{subject}-cpu-{dtype}]"
+            )
+    raise LookupError(f"no property {prop}")
+
+
+def selected_cells() -> list[str]:
+    """Each planted bug's own cells, the forward cells of bugs that must leave forward intact, and real torch."""
+    nodes = []
+    for planted, (prop, dtypes) in PLANTED.items():
+        nodes += [node(prop, planted.name, dtype) for dtype in dtypes]
+        nodes += [node(prop, "torch", dtype) for dtype in dtypes]
+    for planted in FORWARD_INTACT:
+        nodes.append(node("forward_within_bound", planted.name, "float32"))
+    return sorted(set(nodes))
+
+
+@pytest.fixture(scope="module")
+def planted_run(suite):
+    """The suite over real torch and every planted subject, on 2 workers, only the cells that matter."""
+    specs = ",".join(f"tests.planted:{cls.__name__}" for cls in PLANTED)
+    return suite(
+        "-n", "2", "--special-values", "--subjects", f"torch,{specs}", *selected_cells()
+    )
+
+
+def test_planted_run_fails_and_writes_a_report(planted_run):
+    assert planted_run.returncode == 1, planted_run.output[-3000:]
+    assert len(planted_run.report["cells"]) == len(selected_cells())
+
+
+@pytest.mark.parametrize("planted", list(PLANTED), ids=lambda c: c.name)
+def test_planted_bug_is_reported_by_its_property(planted_run, planted):
+    prop, dtypes = PLANTED[planted]
+    for dtype in dtypes:
+        (cell,) = planted_run.cells(property=prop, subject=planted.name, dtype=dtype)
+        assert cell["status"] == "fail", cell
+        assert planted.name in cell["reason"], cell["reason"]
+
+
+@pytest.mark.parametrize("planted", FORWARD_INTACT, ids=lambda c: c.name)
+def test_bugs_outside_the_forward_result_leave_forward_passing(planted_run, planted):
+    (cell,) = planted_run.cells(property="forward_within_bound", subject=planted.name)
+    assert cell["status"] == "pass", cell
+
+
+def test_real_torch_passes_the_same_cells(planted_run):
+    cells = planted_run.cells(subject="torch")
+    assert cells and {c["status"] for c in cells} <= {"pass", "known-divergence"}, cells
+
+
+def test_overspend_message_names_subject_element_and_budget(planted_run):
+    (cell,) = planted_run.cells(
+        property="forward_within_bound", subject="planted-bias-twice", dtype="float32"
+    )
+    message = cell["failure"]["message"]
+    assert message.startswith("planted-bias-twice left its forward bound at element (")
+    assert "budget used" in message and "ulp" in message
+    assert cell["failure"]["verdict"]["budget_used"] > 1
+    assert cell["failure"]["case"]["dtype"] == "float32"
+
+
+def test_default_initialisation_property_fails_on_an_unknown_pair(suite):
+    pair = f"torch,tests.planted:{ZeroDefaultBias.__name__}"
+    run = suite(
+        "conformance",
+        "--dtypes",
+        "float32",
+        "--subjects",
+        pair,
+        "-k",
+        "default_initialisation",
+    )
+    (cell,) = run.cells(property="default_initialisation_agrees")
+    assert cell["status"] == "fail", cell
+    assert "default bias is zero in planted-zero-default-bias" in cell["reason"]
