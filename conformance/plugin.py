@@ -27,8 +27,10 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
-    sel = selection(metafunc.config)
     names = metafunc.fixturenames
+    if "cell" not in names:
+        return
+    sel = selection(metafunc.config)
     if "subject" in names:
         targets = [(s, d) for s in sel.subjects for d in s.devices()]
         metafunc.parametrize(

@@ -99,8 +99,10 @@ class Case:
             "bias on" if self.has_bias else "bias off",
             f"values {self.family}",
         ]
-        if 0 in self.x.shape:
-            buckets.append("zero-size")
+        if 0 in self.leading:
+            buckets.append("zero-size batch")
+        if self.in_features == 0:
+            buckets.append("no inputs")
         if self.in_features == self.out_features:
             buckets.append("square layer")
         if self.out_features == 1:

@@ -27,37 +27,31 @@ def special_value(name: str, fmt: Format) -> float:
 
 
 def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
-    """A regular case with one to four special values written into x, weight or bias."""
+    """A regular case with one to four special values written into its non-empty x, weight or bias."""
     case = draw_case(data, dtype, device, caps)
-    placements = data.draw(
-        st.lists(
-            st.tuples(
-                st.sampled_from(("x", "weight", "bias")),
-                st.integers(0, 2**16),
-                st.sampled_from(SPECIALS),
-            ),
-            min_size=1,
-            max_size=4,
-        ),
-        label="special values (array, position, value)",
-    )
     fmt = FORMATS[dtype]
-    arrays = {
-        "x": case.x.copy(),
-        "weight": case.weight.copy(),
-        "bias": None if case.bias is None else case.bias.copy(),
-    }
-    for name, position, value in placements:
-        target = arrays[name]
-        if target is None or target.size == 0:
-            continue
-        target.reshape(-1)[position % target.size] = special_value(value, fmt)
-        event(f"special {value}")
+    arrays = {"x": case.x.copy(), "weight": case.weight.copy()}
+    if case.bias is not None:
+        arrays["bias"] = case.bias.copy()
+    targets = tuple(name for name, array in arrays.items() if array.size)
+    if targets:  # constructed: only arrays that can hold a value are offered
+        where = st.tuples(
+            st.sampled_from(targets), st.integers(0, 2**16), st.sampled_from(SPECIALS)
+        )
+        placements = data.draw(
+            st.lists(where, min_size=1, max_size=4),
+            label="special values (array, position, value)",
+        )
+        for name, position, value in placements:
+            arrays[name].reshape(-1)[position % arrays[name].size] = special_value(
+                value, fmt
+            )
+            event(f"special {value}")
     return replace(
         case,
         x=arrays["x"],
         weight=arrays["weight"],
-        bias=arrays["bias"],
+        bias=arrays.get("bias"),
         family=f"{case.family}+special",
     )
 

@@ -1,0 +1,169 @@
+"""The bound is sound (implementations it models never exceed it) and sharp (planted errors fail it)."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance import oracle
+from conformance.budget import assess, limit
+from conformance.contract import ContractError, cpu_contract, gamma
+from conformance.formats import DTYPES, FORMATS, TF32_U
+from strategies import Caps, draw_case
+
+DRAWN = settings(max_examples=150, derandomize=True, deadline=None, database=None)
+
+
+def budget(got: np.ndarray, reference, contract) -> float:
+    return assess(
+        got, reference.value, limit(reference, contract), contract.dtype
+    ).budget_used
+
+
+def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=False):
+    """y = x W^T + b as an implementation might run it: one product and one add at a time in `acc`.
+
+    order=-1 sums backwards; split_bias rounds the matmul to `out` before adding the bias (and
+    rounds again after, like Keras' separate bias op); flush sets tiny results to zero.
+    """
+    out = FORMATS[dtype].numpy
+    xa, wa = (
+        x.reshape(math.prod(x.shape[:-1]), x.shape[-1]).astype(acc),
+        weight.astype(acc),
+    )
+    total = np.zeros((xa.shape[0], wa.shape[0]), acc)
+    for i in range(xa.shape[1])[::order]:
+        total = (total + (xa[:, i : i + 1] * wa[:, i]).astype(acc)).astype(acc)
+    if bias is not None and not split_bias:
+        total = (total + bias.astype(acc)).astype(acc)
+    y = total.astype(out)
+    if bias is not None and split_bias:
+        y = (y.astype(acc) + bias.astype(acc)).astype(out)
+    if flush:
+        y = np.where(np.abs(y.astype(np.float64)) < FORMATS[dtype].tiny, 0, y).astype(
+            out
+        )
+    return y.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def accumulator(dtype: str):
+    return np.float64 if dtype == "float64" else np.float32
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@DRAWN
+@given(data=st.data())
+def test_correctly_rounded_result_is_within_bound(dtype, data):
+    case = draw_case(data, dtype, "cpu", Caps())
+    reference = oracle.linear(case.x, case.weight, case.bias, dtype)
+    exact = reference.value.astype(FORMATS[dtype].numpy)
+    assert budget(exact, reference, cpu_contract(dtype)) <= 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"order": -1},
+        {"split_bias": True},
+        {"split_bias": True, "order": -1},
+        {"flush": True},
+    ],
+    ids=[
+        "sequential",
+        "reversed",
+        "split-bias",
+        "split-bias-reversed",
+        "flush-to-zero",
+    ],
+)
+@DRAWN
+@given(data=st.data())
+def test_modelled_implementations_stay_within_bound(dtype, variant, data):
+    """Sequential, reversed, split-bias (two roundings) and flushing evaluations never exceed the bound."""
+    case = draw_case(data, dtype, "cpu", Caps(max_features=24, max_rows=16))
+    reference = oracle.linear(case.x, case.weight, case.bias, dtype)
+    with np.errstate(under="ignore"):
+        got = accumulate(
+            case.x, case.weight, case.bias, accumulator(dtype), dtype, **variant
+        )
+    assert budget(got, reference, cpu_contract(dtype)) <= 1
+
+
+def _positive_case(n: int, rows: int, dtype: str, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    fmt = FORMATS[dtype]
+    x = rng.uniform(0.5, 1.0, (rows, n)).astype(fmt.numpy)
+    weight = rng.uniform(0.5, 1.0, (8, n)).astype(fmt.numpy)
+    return x, weight, oracle.linear(x, weight, None, dtype)
+
+
+def test_float16_accumulated_in_float16_fails_the_float32_accumulation_contract():
+    x, weight, reference = _positive_case(32, 16, "float16")
+    got = accumulate(x, weight, None, np.float16, "float16")
+    assert budget(got, reference, cpu_contract("float16")) > 1
+
+
+def test_float32_from_tf32_rounded_inputs_fails_the_cpu_contract_but_not_a_tf32_one():
+    x, weight, reference = _positive_case(32, 16, "float32")
+
+    def tf32(a):  # round to nearest even at 10 fraction bits
+        bits = a.view(np.uint32).astype(np.uint64)
+        rounded = (bits + 0xFFF + ((bits >> 13) & 1)) & 0xFFFFE000
+        return rounded.astype(np.uint32).view(np.float32)
+
+    got = accumulate(tf32(x), tf32(weight), None, np.float32, "float32")
+    assert budget(got, reference, cpu_contract("float32")) > 1
+    assert budget(got, reference, replace(cpu_contract("float32"), u_in=TF32_U)) <= 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_an_error_of_a_few_ulps_fails_short_exact_sums(dtype, n):
+    """For n positive terms the bound is below n+3 ulps of the result: n+4 ulps fail it."""
+    fmt = FORMATS[dtype]
+    x = np.full((1, n), 1.5, fmt.numpy)
+    weight = np.full((1, n), 1.25, fmt.numpy)
+    reference = oracle.linear(x, weight, None, dtype)
+    exact = reference.value.astype(fmt.numpy)
+    ulp = float(
+        np.exp2(np.floor(np.log2(abs(float(reference.value[0, 0]))))) * 2 * fmt.u
+    )
+    off = (exact.astype(np.float64) + (n + 4) * ulp).astype(fmt.numpy)
+    assert budget(exact, reference, cpu_contract(dtype)) <= 1
+    assert budget(off, reference, cpu_contract(dtype)) > 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@DRAWN
+@given(data=st.data(), factor=st.sampled_from([1.01, 2.0, 3.0]))
+def test_a_planted_error_past_the_bound_fails(dtype, factor, data):
+    """A result moved by `factor` bounds at one element spends more than its budget."""
+    case = draw_case(data, dtype, "cpu", Caps())
+    reference = oracle.linear(case.x, case.weight, case.bias, dtype)
+    if reference.value.size == 0:
+        return
+    bounds = limit(reference, cpu_contract(dtype))
+    got = (
+        reference.value.copy()
+    )  # in the oracle precision, so the planted error is not rounded away
+    got.reshape(-1)[0] += factor * float(bounds.reshape(-1)[0]) * 1.001
+    verdict = assess(got, reference.value, bounds, dtype)
+    assert verdict.budget_used > 1
+    assert verdict.index == tuple(0 for _ in got.shape)
+
+
+def test_gamma_refuses_sums_it_cannot_bound():
+    assert gamma(10, 2.0**-24) == pytest.approx(10 * 2.0**-24)
+    with pytest.raises(ContractError):
+        gamma(2**23, 2.0**-24)
+
+
+def test_float64_oracle_is_more_precise_than_float64():
+    od = oracle.oracle_dtype("float64")
+    assert oracle.unit_roundoff(od) <= 2.0**-53
+    assert oracle.oracle_dtype("float32") == np.float64

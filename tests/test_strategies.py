@@ -1,0 +1,145 @@
+"""The strategies respect their bounds and caps, and reach the regions they promise to reach."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance import oracle
+from conformance.formats import DTYPES, FORMATS
+from strategies import (
+    Caps,
+    draw_case,
+    draw_rank1_case,
+    draw_special_case,
+    draw_subnormal_case,
+)
+from strategies.shapes import leading_shapes
+from strategies.specials import SPECIALS
+
+DRAWN = settings(max_examples=200, derandomize=True, deadline=None, database=None)
+
+
+def magnitude(case) -> float:
+    """max over outputs of sum |x||W| + |b|, in float64."""
+    m = np.abs(case.x.astype(np.float64)) @ np.abs(case.weight.astype(np.float64)).T
+    if case.bias is not None:
+        m = m + np.abs(case.bias.astype(np.float64))
+    return float(m.max()) if m.size else 0.0
+
+
+@DRAWN
+@given(shape=leading_shapes(64))
+def test_leading_shapes_have_rank_1_to_4_and_at_most_the_row_cap(shape):
+    assert 1 <= len(shape) <= 4
+    assert math.prod(shape) <= 64
+    assert all(side >= 0 for side in shape) and shape.count(0) <= 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "caps", [Caps(), Caps(max_features=3, max_rows=5)], ids=["default", "tiny"]
+)
+@DRAWN
+@given(data=st.data())
+def test_cases_respect_caps_dtype_and_overflow_margin(dtype, caps, data):
+    case = draw_case(data, dtype, "cpu", caps)
+    fmt = FORMATS[dtype]
+    assert (
+        0 <= case.in_features <= caps.max_features
+        and 1 <= case.out_features <= caps.max_features
+    )
+    assert math.prod(case.leading) <= caps.max_rows
+    assert case.x.shape == (*case.leading, case.in_features)
+    assert case.weight.shape == (case.out_features, case.in_features)
+    assert case.bias is None or case.bias.shape == (case.out_features,)
+    for array in (case.x, case.weight, case.bias):
+        if array is None:
+            continue
+        assert array.dtype == fmt.numpy
+        values = np.abs(array.astype(np.float64))
+        assert np.isfinite(values).all()
+        assert ((values == 0) | (values >= fmt.tiny)).all(), (
+            "the default category has no subnormals"
+        )
+    assert magnitude(case) <= fmt.max / 4
+
+
+def test_square_single_output_and_zero_size_are_reached_on_purpose():
+    seen = Counter()
+
+    @settings(DRAWN, max_examples=500)
+    @given(data=st.data())
+    def sample(data):
+        case = draw_case(data, "float32", "cpu", Caps())
+        seen.update(case.coverage())
+        seen["cases"] += 1
+
+    sample()
+    assert seen["square layer"] >= seen["cases"] / 5
+    assert seen["one output"] >= seen["cases"] / 5
+    assert 0 < seen["zero-size batch"] <= seen["cases"] / 5
+    assert 0 < seen["no inputs"] <= seen["cases"] / 5
+    assert seen["one output"] <= seen["cases"] / 2
+    assert seen["bias on"] and seen["bias off"]
+    assert {f"leading rank {r}" for r in (1, 2, 3, 4)} <= set(seen)
+    assert sum(1 for k in seen if k.startswith("values ")) == 7  # every value family
+
+
+@DRAWN
+@given(data=st.data())
+def test_rank1_cases_have_no_leading_dims(data):
+    case = draw_rank1_case(data, "float32", "cpu", Caps())
+    assert case.x.shape == (case.in_features,)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@DRAWN
+@given(data=st.data())
+def test_special_cases_place_special_values(dtype, data):
+    case = draw_special_case(data, dtype, "cpu", Caps())
+    values = np.concatenate(
+        [
+            a.astype(np.float64).ravel()
+            for a in (case.x, case.weight, case.bias)
+            if a is not None
+        ]
+    )
+    finite = values[np.isfinite(values)]
+    tiny = FORMATS[dtype].tiny
+    special = (
+        (~np.isfinite(values)).any()
+        or ((finite != 0) & (np.abs(finite) < tiny)).any()
+        or (finite == 0).any()
+    )
+    assert special or (case.x.size == 0 and case.weight.size == 0 and case.bias is None)
+    assert len(SPECIALS) == 7
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@DRAWN
+@given(data=st.data())
+def test_subnormal_cases_have_subnormal_inputs_and_an_exact_result(dtype, data):
+    case = draw_subnormal_case(data, dtype, "cpu", Caps())
+    fmt = FORMATS[dtype]
+    x = np.abs(case.x.astype(np.float64))
+    assert ((x == 0) | (x < fmt.tiny)).all()
+    exact = oracle.linear(case.x, case.weight, case.bias, dtype).value
+    assert (exact.astype(fmt.numpy).astype(exact.dtype) == exact).all(), (
+        "the result must be representable"
+    )
+
+
+def test_caps_come_from_options_then_environment(monkeypatch):
+    monkeypatch.setenv("CONFORMANCE_MAX_FEATURES", "7")
+    monkeypatch.setenv("CONFORMANCE_MAX_ROWS", "9")
+    assert Caps.from_env() == Caps(max_features=7, max_rows=9)
+    assert Caps.from_env(max_rows=3) == Caps(max_features=7, max_rows=3)
+    monkeypatch.setenv("CONFORMANCE_MAX_ROWS", "many")
+    with pytest.raises(
+        ValueError, match="CONFORMANCE_MAX_ROWS must be a positive integer"
+    ):
+        Caps.from_env()
