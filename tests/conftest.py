@@ -1,5 +1,6 @@
 """Helpers for the self-tests: run the conformance suite in a subprocess and read its report."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -55,3 +56,35 @@ def suite(tmp_path_factory):
         return run_suite(tmp_path_factory.mktemp("run"), *args, env=env)
 
     return run
+
+
+def node(prop: str, subject: str, dtype: str) -> str:
+    """The node id of one cell: conformance/<module>.py::test_<prop>[<subject>-cpu-<dtype>]."""
+    for path in sorted((ROOT / "conformance").glob("test_*.py")):
+        if hasattr(importlib.import_module(f"conformance.{path.stem}"), f"test_{prop}"):
+            return f"conformance/{path.name}::test_{prop}[{subject}-cpu-{dtype}]"
+    raise LookupError(f"no property {prop}")
+
+
+def selected_cells() -> list[str]:
+    """Each planted bug's own cells, the forward cells of bugs that must leave forward intact, and real torch."""
+    from tests.planted import FORWARD_INTACT, PLANTED
+
+    nodes = []
+    for planted, (prop, dtypes) in PLANTED.items():
+        nodes += [node(prop, planted.name, dtype) for dtype in dtypes]
+        nodes += [node(prop, "torch", dtype) for dtype in dtypes]
+    for planted in FORWARD_INTACT:
+        nodes.append(node("forward_within_bound", planted.name, "float32"))
+    return sorted(set(nodes))
+
+
+@pytest.fixture(scope="session")
+def planted_run(suite):
+    """The suite over real torch and every planted subject, on 2 workers, only the cells that matter."""
+    from tests.planted import PLANTED
+
+    specs = ",".join(f"tests.planted:{cls.__name__}" for cls in PLANTED)
+    return suite(
+        "-n", "2", "--special-values", "--subjects", f"torch,{specs}", *selected_cells()
+    )

@@ -1,42 +1,9 @@
 """Every property can fail: each planted bug is reported by the property that owns it."""
 
-import importlib
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import selected_cells
 from tests.planted import FORWARD_INTACT, PLANTED, ZeroDefaultBias
-
-
-def node(prop: str, subject: str, dtype: str) -> str:
-    """The node id of one cell: conformance/<module>.py::test_<prop>[<subject>-cpu-<dtype>]."""
-    for path in sorted((ROOT / "conformance").glob("test_*.py")):
-        if hasattr(importlib.import_module(f"conformance.{path.stem}"), f"test_{prop}"):
-            return (
-                f"{Path('conformance', path.name)}::test_{prop}[{subject}-cpu-{dtype}]"
-            )
-    raise LookupError(f"no property {prop}")
-
-
-def selected_cells() -> list[str]:
-    """Each planted bug's own cells, the forward cells of bugs that must leave forward intact, and real torch."""
-    nodes = []
-    for planted, (prop, dtypes) in PLANTED.items():
-        nodes += [node(prop, planted.name, dtype) for dtype in dtypes]
-        nodes += [node(prop, "torch", dtype) for dtype in dtypes]
-    for planted in FORWARD_INTACT:
-        nodes.append(node("forward_within_bound", planted.name, "float32"))
-    return sorted(set(nodes))
-
-
-@pytest.fixture(scope="module")
-def planted_run(suite):
-    """The suite over real torch and every planted subject, on 2 workers, only the cells that matter."""
-    specs = ",".join(f"tests.planted:{cls.__name__}" for cls in PLANTED)
-    return suite(
-        "-n", "2", "--special-values", "--subjects", f"torch,{specs}", *selected_cells()
-    )
 
 
 def test_planted_run_fails_and_writes_a_report(planted_run):

@@ -1,0 +1,80 @@
+"""Bad input is a one-line usage error that names what is valid, exits 4, and writes nothing."""
+
+import pytest
+
+BAD_OPTIONS = {
+    "unknown subject": (
+        ["--subjects", "torch,jaxx"],
+        "--subjects: unknown subject 'jaxx'; valid: torch, keras",
+    ),
+    "empty subjects": (["--subjects", ","], "--subjects: empty; valid: torch, keras"),
+    "unimportable plug-in": (
+        ["--subjects", "no_such_module:Thing"],
+        "cannot be loaded",
+    ),
+    "plug-in without methods": (
+        ["--subjects", "tests.subjects:NotASubject"],
+        "lacks build, load, read, forward",
+    ),
+    "missing framework": (
+        ["--subjects", "tests.subjects:NeedsMissingFramework"],
+        "needs the module 'no_such_framework_installed', which is not installed",
+    ),
+    "unknown dtype": (
+        ["--dtypes", "float32,float8"],
+        "--dtypes: unknown value float8; valid: float16, bfloat16",
+    ),
+    "zero cap": (
+        ["--max-features", "0"],
+        "--max-features: '0' is not a positive integer",
+    ),
+    "word cap": (
+        ["--max-rows", "lots"],
+        "--max-rows: 'lots' is not a positive integer",
+    ),
+    "unknown profile": (
+        ["--hypothesis-profile", "fast"],
+        "unknown profile 'fast'; valid: dev, ci, thorough",
+    ),
+    "missing registry": (
+        ["--divergences", "nowhere.toml"],
+        "divergence registry nowhere.toml: cannot read it",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BAD_OPTIONS)
+def test_bad_option_is_a_one_line_usage_error(suite, name):
+    args, message = BAD_OPTIONS[name]
+    run = suite("conformance", *args, "--co")
+    assert run.returncode == 4, run.output
+    errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and message in errors[0], run.output
+    assert "Traceback" not in run.output
+    assert run.report is None
+
+
+def test_bad_cap_in_the_environment_is_a_usage_error(suite):
+    run = suite("conformance", "--co", env={"CONFORMANCE_MAX_ROWS": "-3"})
+    assert (
+        run.returncode == 4
+        and "CONFORMANCE_MAX_ROWS must be a positive integer" in run.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[divergence]]\nid = ", "not valid TOML"),
+        ('[[divergence]]\nid = "x"\n', "missing keys"),
+        ('[[divergence]]\nid = "x"\ncolour = "red"\n', "unknown keys ['colour']"),
+        ("[something]\n", "expected only [[divergence]] tables"),
+    ],
+    ids=["bad toml", "missing keys", "unknown key", "other table"],
+)
+def test_malformed_registry_is_a_usage_error(suite, tmp_path, text, message):
+    path = tmp_path / "registry.toml"
+    path.write_text(text)
+    run = suite("conformance", "--divergences", str(path), "--co")
+    assert run.returncode == 4 and message in run.output, run.output
+    assert "Traceback" not in run.output
