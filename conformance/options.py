@@ -12,7 +12,7 @@ from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
 from strategies import Caps
 from strategies.cases import CAP_ENV
 
-PROFILES = ("dev", "ci", "thorough", "notarget")
+PROFILES = ("dev", "ci", "thorough")
 DEFAULT_REPORT_DIR = "conformance-report"
 
 
