@@ -15,14 +15,18 @@ class _Planted(TorchLinear):
     """A torch subject with a bug planted by the subclass."""
 
 
-class ReshapedNotTransposed(KerasDense):
-    """Keras conversion that reshapes weight (out, in) to (in, out) instead of transposing it."""
-
-    name = "planted-reshape"
+class _PlantedKeras(KerasDense):
+    """A Keras subject with a bug planted by the subclass, named by its own name, not its backend."""
 
     @property
     def label(self) -> str:
         return self.name
+
+
+class ReshapedNotTransposed(_PlantedKeras):
+    """Keras conversion that reshapes weight (out, in) to (in, out) instead of transposing it."""
+
+    name = "planted-reshape"
 
     def load(self, layer, weight, bias):
         layer.kernel.assign(weight.reshape(weight.shape[1], weight.shape[0]))
@@ -34,14 +38,10 @@ class ReshapedNotTransposed(KerasDense):
         return np.ascontiguousarray(kernel.T).reshape(kernel.shape), bias
 
 
-class TransposedOnlyWhenShapesDiffer(KerasDense):
+class TransposedOnlyWhenShapesDiffer(_PlantedKeras):
     """Keras conversion that transposes only when the shapes disagree: square layers go in as W, not W^T."""
 
     name = "planted-square-untransposed"
-
-    @property
-    def label(self) -> str:
-        return self.name
 
     def load(self, layer, weight, bias):
         same = tuple(layer.kernel.shape) == weight.shape
