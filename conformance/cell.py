@@ -56,8 +56,8 @@ class Cell:
         self._case = case
         self.coverage.update(case.coverage())
 
-    def spend(self, who: str, what: str, verdict: Verdict) -> None:
-        """Record a subject's budget used on this example; fail when it exceeds 1."""
+    def record(self, who: str, what: str, verdict: Verdict) -> None:
+        """Record a subject's budget used on this example (the worst one is kept)."""
         budget = verdict.budget_used
         if budget < float("inf"):
             target(budget, label=f"budget used ({who}, {what})")
@@ -69,7 +69,11 @@ class Cell:
                 "what": what,
                 **verdict.as_dict(),
             }
-        if budget > 1:
+
+    def spend(self, who: str, what: str, verdict: Verdict) -> None:
+        """Record a subject's budget used on this example; fail when it exceeds 1."""
+        self.record(who, what, verdict)
+        if verdict.budget_used > 1:
             self.fail(overspend_message(who, what, verdict), verdict=verdict.as_dict())
 
     def deviation(self, who: str, observation: str) -> None:

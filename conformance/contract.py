@@ -14,7 +14,7 @@ gamma_{n+1}(u_oracle)*M is added, |y| is taken from the oracle plus that error, 
 bound is widened for the rounding of its own evaluation, so it cannot false-alarm.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -58,6 +58,18 @@ def cpu_contract(dtype: str, device: str = "cpu") -> Contract:
     )
 
 
+def reduced_accumulation(contract: Contract) -> Contract | None:
+    """The same contract accumulating in the output format, or None when it already does."""
+    if contract.u_out <= contract.u_acc:
+        return None
+    return replace(
+        contract,
+        u_acc=contract.u_out,
+        eta_acc=contract.eta_out,
+        basis=f"{contract.basis}; accumulation in {contract.dtype} instead",
+    )
+
+
 def gamma(k: int, u: float) -> float:
     """Higham's gamma_k(u) = k*u / (1 - k*u)."""
     if k * u >= 0.5:
@@ -89,3 +101,50 @@ def bound(
     subject = (1 + u2) * (accumulated + split * c.u_out * (m + accumulated) + c.eta_out)
     subject = subject + u2 * (np.abs(reference) + e_oracle) + c.eta_out
     return (subject + e_oracle) * (1 + 16 * u_oracle)
+
+
+def sgd_bound(
+    contract: Contract, learning_rate: float, gradients: list, after: list[np.ndarray]
+) -> np.ndarray:
+    """Bound on |subject - oracle| for parameters after k plain SGD steps P <- P - lr * g_t.
+
+    The loss of step t is sum(G_t * y_t), so g_t does not depend on P; lr is a power of two, so
+    lr * g is exact but for underflow. With eps_t the contract's bound on the subject's gradient
+    (`gradients[t]`, a Reference) and one rounding of the update to the output format:
+
+        e_{t+1} = (1 + u_out) (e_t + lr eps_t) + u_out |P_{t+1}| + (2 + u_out) eta_out
+        o_{t+1} = (1 + u_or) (o_t + lr gamma_{n+1}(u_or) M_t) + u_or |P~_{t+1}|   (the oracle's own drift)
+
+    with |P_{t+1}| <= |P~_{t+1}| + o_{t+1}; the bound after k steps is e_k + o_k, so it grows with k.
+    """
+    c = contract
+    subject = oracle_drift = 0.0
+    for reference, exact in zip(gradients, after, strict=True):
+        u_or = reference.u
+        eps = bound(c, reference.n, reference.magnitude, reference.value, u_or)
+        oracle_drift = (1 + u_or) * (
+            oracle_drift
+            + learning_rate * gamma(reference.n + 1, u_or) * reference.magnitude
+        )
+        oracle_drift = oracle_drift + u_or * np.abs(exact)
+        subject = (1 + c.u_out) * (subject + learning_rate * eps) + c.u_out * (
+            np.abs(exact) + oracle_drift
+        )
+        subject = subject + (2 + c.u_out) * c.eta_out
+    return (subject + oracle_drift) * (1 + 64 * gradients[0].u)
+
+
+def chained_bound(
+    contract: Contract, inner_limit: np.ndarray, left_abs: np.ndarray, outer
+) -> np.ndarray:
+    """Bound for outer = 2 L^T P computed from a computed P (|P^ - P| <= inner_limit), L the left operand.
+
+    The product itself is bounded by the contract over outer.n terms with M widened by the error
+    carried in from P; that carried error, 2 |L|^T inner_limit, is added on top.
+    """
+    carried = 2 * left_abs @ inner_limit
+    magnitude = outer.magnitude + carried
+    return (
+        bound(contract, outer.n, magnitude, np.abs(outer.value) + carried, outer.u)
+        + carried
+    )

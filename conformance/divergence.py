@@ -4,6 +4,7 @@ The registry is a ratchet (after jax2tf's limitations): a known divergence repro
 neither pass nor fail; an unknown deviation fails; a known one that stops reproducing says so.
 """
 
+import ast
 import re
 import tomllib
 from dataclasses import dataclass
@@ -85,12 +86,30 @@ class Registry:
         ids = [e.id for e in entries]
         if len(set(ids)) != len(ids):
             raise RegistryError(f"divergence registry {where}: duplicate ids in {ids}")
+        known = suite_properties()
+        for entry in entries:
+            unknown = sorted(set(entry.properties) - known)
+            if unknown:
+                raise RegistryError(
+                    f"divergence registry {where}: entry {entry.id!r} names unknown properties {unknown}; "
+                    f"valid: {', '.join(sorted(known))}"
+                )
         return cls(entries, where)
 
     def applicable(
         self, prop: str, subject: str, dtype: str, device: str
     ) -> tuple[Divergence, ...]:
         return tuple(e for e in self.entries if e.applies(prop, subject, dtype, device))
+
+
+def suite_properties() -> set[str]:
+    """Names of the suite's properties: test_<name> functions in conformance/test_*.py (read, not imported)."""
+    names = set()
+    for path in DEFAULT_PATH.parent.glob("test_*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                names.add(node.name.removeprefix("test_"))
+    return names
 
 
 def _entry(where: str, index: int, item) -> Divergence:

@@ -86,3 +86,55 @@ def special_classes(
         if bias is not None:
             total = total + bias.astype(np.float64)
     return classes(total)
+
+
+def rows(a: np.ndarray) -> np.ndarray:
+    """a (..., k) as the 2-D batch (rows, k)."""
+    return a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])
+
+
+def input_gradient(upstream: np.ndarray, weight: np.ndarray, dtype: str) -> Reference:
+    """dL/dx = G W for L = sum(G * y): (..., out) x (out, in), a sum over out."""
+    return matmul_t(upstream, np.ascontiguousarray(weight.T), None, dtype)
+
+
+def weight_gradient(x: np.ndarray, upstream: np.ndarray, dtype: str) -> Reference:
+    """dL/dW = G^T X over every leading dim: (out, in), a sum over all batch rows."""
+    return matmul_t(
+        np.ascontiguousarray(rows(upstream).T),
+        np.ascontiguousarray(rows(x).T),
+        None,
+        dtype,
+    )
+
+
+def bias_gradient(upstream: np.ndarray, dtype: str) -> Reference:
+    """dL/db = the sum of G over every leading dim: (out,), a sum over all batch rows."""
+    g = rows(upstream)
+    ones = np.ones((1, g.shape[0]), dtype=g.dtype)
+    reference = matmul_t(np.ascontiguousarray(g.T), ones, None, dtype)
+    return Reference(
+        reference.value[:, 0], reference.magnitude[:, 0], reference.n, reference.u
+    )
+
+
+def sgd_trajectory(
+    start: np.ndarray, gradients: list[Reference], learning_rate: float
+) -> list[np.ndarray]:
+    """Parameters after each step P <- P - lr * g_t, in the oracle's precision."""
+    params = start.astype(gradients[0].value.dtype)
+    after = []
+    for reference in gradients:
+        params = params - learning_rate * reference.value
+        after.append(params)
+    return after
+
+
+def input_gradient_norm_gradient(
+    upstream: np.ndarray, weight: np.ndarray, dtype: str
+) -> tuple:
+    """d ||dL/dx||^2 / dW = 2 G^T (G W): (inner P = G W, outer Q = 2 G^T P, |G|^T as the left operand)."""
+    inner = input_gradient(upstream, weight, dtype)
+    g, p = rows(upstream).astype(inner.value.dtype), rows(inner.value)
+    outer = Reference(2 * g.T @ p, 2 * np.abs(g.T) @ np.abs(p), g.shape[0], inner.u)
+    return inner, outer, np.abs(g.T)

@@ -83,10 +83,16 @@ def cell(request) -> Cell:
         and not selection(request.config).special_values
     ):
         record.skip_reason = "special values are opt-in: pass --special-values"
+    needs = request.node.get_closest_marker("needs")
     for subject in _subjects(request.node):
         reason = subject.unsupported(record.dtype, record.device)
-        if reason and record.skip_reason is None:
-            record.skip_reason = f"{subject.label} on {record.device}: {reason}"
+        if reason:
+            reason = f"{subject.label} on {record.device}: {reason}"
+        elif needs:
+            reason = next(
+                filter(None, (subject.lacks(feature) for feature in needs.args)), None
+            )
+        record.skip_reason = record.skip_reason or reason
     if record.skip_reason:
         pytest.skip(record.skip_reason)
     return record

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import oracle
+from conformance.budget import limit
 from conformance.property import forward, within_bound
 from conformance.subjects import loaded_layer
 from strategies import draw_case
@@ -56,4 +57,5 @@ def test_leading_shape_equals_flattened_batch(subject, dtype, device, cell, caps
         reference,
         value=flat.astype(reference.value.dtype).reshape(reference.value.shape),
     )
-    within_bound(cell, subject, "batched-vs-flat", batched, gap, scale=2.0)
+    bound = 2 * limit(reference, subject.contract(dtype, device))
+    within_bound(cell, subject, "batched-vs-flat", batched, gap, bound)

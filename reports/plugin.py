@@ -48,7 +48,8 @@ class Collector:
             if outcome["status"] == "unreached":
                 self.config.issue_config_time_warning(
                     pytest.PytestWarning(
-                        f"known divergence {outcome['id']!r} applies to this run but no test reached it "
+                        f"known divergence {outcome['id']!r} applies to this run and its property ran, "
+                        "but no cell reached it "
                         f"(properties {', '.join(outcome['properties'])}); check the entry in {selection.registry.path}"
                     ),
                     stacklevel=2,
@@ -72,7 +73,7 @@ class Collector:
         for (subject, dtype), b in sorted(worst.items()):
             tr.write_line(f"worst budget used  {subject:<22} {dtype:<9} {b:.3f}")
         for d in self.data["divergences"]:
-            if d["status"] != "not-applicable":
+            if d["status"] not in ("not-applicable", "not-run"):
                 tr.write_line(f"divergence {d['id']}: {d['status']}")
         tr.write_line(f"report: {self.written}")
 

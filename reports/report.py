@@ -26,8 +26,14 @@ def versions(subjects) -> dict[str, str]:
     return found
 
 
-def divergence_outcomes(registry, cells: list[dict]) -> list[dict]:
-    """Per registry entry: reproduced, resolved, unreached (applicable yet no cell reached it) or not applicable."""
+def divergence_outcomes(
+    registry, cells: list[dict], subjects: list[str], dtypes: list[str]
+) -> list[dict]:
+    """Per registry entry: reproduced or resolved where cells reached it; otherwise not-run (none of
+    its properties ran), unreached (they ran and the entry applies to the selected subjects and
+    dtypes, yet no cell reached it: a warning), or not-applicable."""
+    ran = {c["property"] for c in cells}
+    devices = {c["device"] for c in cells}
     outcomes = []
     for entry in registry.entries:
         reached = [c for c in cells if entry.id in c["divergences"]]
@@ -39,10 +45,14 @@ def divergence_outcomes(registry, cells: list[dict]) -> list[dict]:
         ]
         if reached:
             status = "reproduced" if reproduced else "resolved"
+        elif not ran & set(entry.properties):
+            status = "not-run"
         elif any(
-            entry.applies(p, c["subject"], c["dtype"], c["device"])
-            for c in cells
+            entry.applies(p, s, d, dev)
             for p in entry.properties
+            for s in subjects
+            for d in dtypes
+            for dev in devices
         ):
             status = "unreached"
         else:
@@ -85,7 +95,12 @@ def build(
         },
         "summary": dict(Counter(c["status"] for c in cells)),
         "cells": cells,
-        "divergences": divergence_outcomes(selection.registry, cells),
+        "divergences": divergence_outcomes(
+            selection.registry,
+            cells,
+            [s.label for s in selection.subjects],
+            list(selection.dtypes),
+        ),
     }
 
 

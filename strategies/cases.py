@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from conformance.formats import FORMATS
 from strategies.shapes import layer_shapes, leading_shapes
-from strategies.values import ELEMENTWISE, elementwise_arrays, fill, value_draws
+from strategies.values import (
+    ELEMENTWISE,
+    ELEMENTWISE_MAX_SIZE,
+    elementwise_arrays,
+    fill,
+    value_draws,
+)
 
 #: environment variables that set the size caps when no option does
 CAP_ENV = {
@@ -111,9 +117,13 @@ class Case:
 
 
 @functools.cache
-def case_shapes(caps: Caps, min_leading_dims: int, out_features: int | None):
+def case_shapes(
+    caps: Caps, min_leading_dims: int, out_features: int | None, zero_size: bool = False
+):
     """(leading shape, in_features, out_features, bias) in one draw; out_features fixed when given."""
-    leading = leading_shapes(caps.max_rows, min_dims=min_leading_dims)
+    leading = leading_shapes(
+        caps.max_rows, min_dims=min_leading_dims, zero_size=zero_size
+    )
     if out_features is None:
         layer = layer_shapes(caps.max_features)
     else:
@@ -151,10 +161,11 @@ def draw_case(
     *,
     min_leading_dims: int = 1,
     out_features: int | None = None,
+    zero_size: bool = False,
 ) -> Case:
-    """Draw a whole case; `out_features` fixes the layer's output size instead of drawing it."""
+    """Draw a whole case; `out_features` fixes the output size, `zero_size` forces an empty batch."""
     leading, in_f, out_f, bias = data.draw(
-        case_shapes(caps, min_leading_dims, out_features),
+        case_shapes(caps, min_leading_dims, out_features, zero_size),
         label="shapes (leading, in, out, bias)",
     )
     family, x, weight, b = draw_values(data, dtype, (*leading, in_f), out_f, bias)
@@ -172,4 +183,25 @@ def draw_rank1_case(data, dtype: str, device: str, caps: Caps) -> Case:
     family, x, weight, b = draw_values(data, dtype, (1, in_f), out_f, bias)
     return Case(
         dtype=dtype, device=device, x=x[0], weight=weight, bias=b, family=family
+    )
+
+
+def redraw_values(data, case: Case, label: str = "other values (family, seed)") -> Case:
+    """The same layer and batch shapes with new values (so the same pooled layer serves both)."""
+    family, seed = data.draw(value_draws(ELEMENTWISE_MAX_SIZE + 1), label=label)
+    x, weight, bias = fill(
+        family,
+        seed,
+        case.x.shape,
+        case.out_features,
+        case.has_bias,
+        FORMATS[case.dtype],
+    )
+    return Case(
+        dtype=case.dtype,
+        device=case.device,
+        x=x,
+        weight=weight,
+        bias=bias,
+        family=family,
     )

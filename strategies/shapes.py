@@ -25,11 +25,12 @@ NONZERO_WEIGHT = 22
 
 @functools.cache
 def leading_shapes(
-    max_rows: int, min_dims: int = 1, max_dims: int = 4
+    max_rows: int, min_dims: int = 1, max_dims: int = 4, zero_size: bool = False
 ) -> st.SearchStrategy[tuple[int, ...]]:
     """Leading shapes with at most max_rows rows (their product), constructed, not filtered.
 
-    Ranks min_dims..max_dims; sides >= 1, except that about one shape in ten has one zero-size dim.
+    Ranks min_dims..max_dims; sides >= 1, except that about one shape in ten has one zero-size
+    dim (every shape has one when zero_size is set).
     """
     nonzero, zero = [], []
     for ndim in range(min_dims, max_dims + 1):
@@ -39,7 +40,7 @@ def leading_shapes(
         zero.extend(
             rest.map(lambda s, at=at: s[:at] + (0,) + s[at:]) for at in range(ndim)
         )
-    choices = nonzero * NONZERO_WEIGHT + zero
+    choices = zero if zero_size else nonzero * NONZERO_WEIGHT + zero
     return st.integers(0, len(choices) - 1).flatmap(choices.__getitem__)
 
 

@@ -93,26 +93,46 @@ def test_known_divergence_reads_as_xfailed_and_is_reported_reproduced(suite):
     ]
 
 
+def test_entry_naming_an_unknown_property_is_an_error(tmp_path):
+    path = tmp_path / "registry.toml"
+    path.write_text(ENTRY.format(id="stale", prop="no_such_property", signature="x"))
+    with pytest.raises(
+        RegistryError, match=r"names unknown properties \['no_such_property'\]; valid: "
+    ):
+        Registry.load(path)
+
+
 def test_entry_that_stops_reproducing_is_resolved_and_one_nothing_reaches_warns(
     suite, tmp_path
 ):
     path = tmp_path / "registry.toml"
+    stale = ENTRY.format(id="stale", prop="forward_within_bound", signature="x")
     path.write_text(
         ENTRY.format(
             id="never-seen", prop="forward_within_bound", signature="this never happens"
         )
-        + ENTRY.format(id="stale", prop="no_such_property", signature="x")
+        + stale.replace(
+            'subjects = ["torch"]', 'subjects = ["torch"]\ndtypes = ["float16"]'
+        )
+        + ENTRY.format(
+            id="elsewhere", prop="rank1_input_equals_batch_of_one", signature="x"
+        )
     )
     run = suite(
-        "conformance/test_forward.py", "-k", "forward_within_bound",
-        "--subjects", "torch", "--dtypes", "float32", "--divergences", str(path),
+        "conformance/test_forward.py", "-k", "forward_within_bound and float32",
+        "--subjects", "torch", "--dtypes", "float16,float32", "--divergences", str(path),
     )  # fmt: skip
     assert run.returncode == 0, run.output
     (cell,) = run.cells()
     assert cell["status"] == "divergence-resolved" and "never-seen" in cell["reason"]
     statuses = {d["id"]: d["status"] for d in run.report["divergences"]}
-    assert statuses == {"never-seen": "resolved", "stale": "unreached"}
+    assert statuses == {
+        "never-seen": "resolved",
+        "stale": "unreached",
+        "elsewhere": "not-run",
+    }
     assert (
-        "known divergence 'stale' applies to this run but no test reached it"
+        "known divergence 'stale' applies to this run and its property ran"
         in run.output
     )
+    assert "'elsewhere'" not in run.output

@@ -68,11 +68,35 @@ class Subject:
         """Call the layer on x (..., in) and return its result on the host as a numpy array."""
         raise NotImplementedError
 
+    # -- optional: backward pass and training ---------------------------------------------
+    def gradients(self, layer, x: np.ndarray, upstream: np.ndarray):
+        """For L = sum(upstream * layer(x)): (dL/dx, dL/dweight (out, in), dL/dbias or None), fresh each call."""
+        raise NotImplementedError
+
+    def train(
+        self, layer, batches: list[tuple[np.ndarray, np.ndarray]], learning_rate: float
+    ) -> None:
+        """Plain SGD with the framework's own optimizer: step t on L_t = sum(upstream_t * layer(x_t))."""
+        raise NotImplementedError
+
+    def second_derivative(
+        self, layer, x: np.ndarray, upstream: np.ndarray
+    ) -> np.ndarray:
+        """d ||dL/dx||^2 / dweight in canonical layout (out, in), for L = sum(upstream * layer(x))."""
+        raise NotImplementedError
+
+    def lacks(self, feature: str) -> str | None:
+        """Why this subject cannot take part in properties that need `feature` (a method name), or None."""
+        if getattr(type(self), feature) is getattr(Subject, feature):
+            return f"{self.label} does not implement {feature}()"
+        return None
+
     def __repr__(self) -> str:
         return f"<subject {self.label}>"
 
 
 REQUIRED_METHODS = ("build", "load", "read", "forward")
+OPTIONAL_FEATURES = ("gradients", "train", "second_derivative")
 
 
 @functools.cache

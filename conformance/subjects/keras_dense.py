@@ -60,3 +60,51 @@ class KerasDense(Subject):
         import keras
 
         return keras.ops.convert_to_numpy(layer(x))
+
+    # The backward pass goes through the backend's own autodiff; this suite drives TensorFlow's.
+    def lacks(self, feature):
+        if keras_backend() != "tensorflow":
+            return f"{self.label}: {feature}() is driven through TensorFlow's GradientTape only"
+        return super().lacks(feature)
+
+    def _variables(self, layer):
+        return [layer.kernel] + ([layer.bias] if layer.use_bias else [])
+
+    def _tape_gradients(self, layer, x, upstream):
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = layer(xt)
+        return tape.gradient(
+            y,
+            [xt, *self._variables(layer)],
+            output_gradients=tf.convert_to_tensor(upstream),
+        )
+
+    def gradients(self, layer, x, upstream):
+        dx, dkernel, *dbias = (
+            g.numpy() for g in self._tape_gradients(layer, x, upstream)
+        )
+        return dx, np.ascontiguousarray(dkernel.T), dbias[0] if dbias else None
+
+    def train(self, layer, batches, learning_rate):
+        import keras
+
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+        for x, upstream in batches:
+            _, *grads = self._tape_gradients(layer, x, upstream)
+            optimizer.apply_gradients(zip(grads, self._variables(layer), strict=True))
+
+    def second_derivative(self, layer, x, upstream):
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x)
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(xt)
+                y = layer(xt)
+            dx = inner.gradient(y, xt, output_gradients=tf.convert_to_tensor(upstream))
+            norm = tf.reduce_sum(dx * dx)
+        return np.ascontiguousarray(outer.gradient(norm, layer.kernel).numpy().T)

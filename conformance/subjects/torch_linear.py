@@ -66,3 +66,33 @@ class TorchLinear(Subject):
 
         with torch.no_grad():
             return to_numpy(layer(to_tensor(x, layer.weight.device)))
+
+    def gradients(self, layer, x, upstream):
+
+        layer.zero_grad(set_to_none=True)
+        device = layer.weight.device
+        xt = to_tensor(x, device).requires_grad_(True)
+        layer(xt).backward(to_tensor(upstream, device))
+        bias = None if layer.bias is None else to_numpy(layer.bias.grad)
+        return to_numpy(xt.grad), to_numpy(layer.weight.grad), bias
+
+    def train(self, layer, batches, learning_rate):
+        import torch
+
+        device = layer.weight.device
+        optimizer = torch.optim.SGD(layer.parameters(), lr=learning_rate)
+        for x, upstream in batches:
+            optimizer.zero_grad(set_to_none=True)
+            layer(to_tensor(x, device)).backward(to_tensor(upstream, device))
+            optimizer.step()
+
+    def second_derivative(self, layer, x, upstream):
+        import torch
+
+        device = layer.weight.device
+        xt = to_tensor(x, device).requires_grad_(True)
+        (dx,) = torch.autograd.grad(
+            layer(xt), xt, to_tensor(upstream, device), create_graph=True
+        )
+        (dw,) = torch.autograd.grad((dx * dx).sum(), layer.weight)
+        return to_numpy(dw)
