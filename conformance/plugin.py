@@ -24,6 +24,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "special_values: opt-in property over NaN, Inf and subnormal values"
     )
+    config.addinivalue_line(
+        "markers", "needs(*features): subject methods the property calls beyond forward"
+    )
 
 
 def pytest_generate_tests(metafunc):

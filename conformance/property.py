@@ -25,26 +25,31 @@ def forward(
     return got
 
 
-def within_bound(
-    cell: Cell, subject: Subject, what: str, got, reference: Reference, bound=None
+def within(
+    cell: Cell,
+    subject: Subject,
+    what: str,
+    got,
+    expected: np.ndarray,
+    bound: np.ndarray,
 ) -> None:
-    """Spend `subject`'s budget: |got - oracle| against `bound` (default: the contract's bound).
+    """Spend `subject`'s budget: |got - expected| against a bound derived for this comparison."""
+    cell.spend(subject.label, what, assess(got, expected, bound, cell.dtype))
+
+
+def within_bound(
+    cell: Cell, subject: Subject, what: str, got, reference: Reference
+) -> None:
+    """Spend `subject`'s budget: |got - oracle| against its contract's bound.
 
     A result past the contract's bound that fits the same contract with accumulation in the
     output format is observed as "accumulates its <what> in <dtype>": a known divergence where
     the registry says so, a failure elsewhere.
     """
     contract = subject.contract(cell.dtype, cell.device)
-    verdict = assess(
-        got,
-        reference.value,
-        limit(reference, contract) if bound is None else bound,
-        cell.dtype,
-    )
-    if (
-        verdict.budget_used > 1
-        and bound is None
-        and _fits(got, reference, reduced_accumulation(contract))
+    verdict = assess(got, reference.value, limit(reference, contract), cell.dtype)
+    if verdict.budget_used > 1 and _fits(
+        got, reference, reduced_accumulation(contract)
     ):
         cell.record(subject.label, what, verdict)
         observation = f"accumulates its {what} in {cell.dtype}: {overspend_message(subject.label, what, verdict)}"

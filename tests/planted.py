@@ -230,6 +230,126 @@ class ZeroDefaultBias(_Planted):
         return layer
 
 
+class SquareWeightGradientUntransposed(_Planted):
+    """Reads a kernel-layout (in, out) weight gradient back without transposing it on square layers."""
+
+    name = "planted-square-weight-gradient"
+
+    def gradients(self, layer, x, upstream):
+        dx, dweight, dbias = super().gradients(layer, x, upstream)
+        square = dweight.shape[0] == dweight.shape[1]
+        return dx, (np.ascontiguousarray(dweight.T) if square else dweight), dbias
+
+
+class BiasGradientAveraged(_Planted):
+    """Averages the bias gradient over the batch instead of summing it."""
+
+    name = "planted-bias-gradient-mean"
+
+    def gradients(self, layer, x, upstream):
+        dx, dweight, dbias = super().gradients(layer, x, upstream)
+        rows = max(1, int(np.prod(x.shape[:-1])))
+        return (
+            dx,
+            dweight,
+            None
+            if dbias is None
+            else (dbias.astype(np.float64) / rows).astype(dbias.dtype),
+        )
+
+
+class WeightGradientFromFirstRow(_Planted):
+    """Computes the weight gradient from the first batch row only."""
+
+    name = "planted-weight-gradient-first-row"
+
+    def gradients(self, layer, x, upstream):
+        dx, dweight, dbias = super().gradients(layer, x, upstream)
+        flat_x, flat_g = (
+            x.reshape(-1, x.shape[-1])[:1],
+            upstream.reshape(-1, upstream.shape[-1])[:1],
+        )
+        if flat_x.shape[0]:
+            _, dweight, _ = super().gradients(layer, flat_x, flat_g)
+        return dx, dweight, dbias
+
+
+class UpstreamGradientIgnored(_Planted):
+    """Backpropagates ones (a plain sum) instead of the upstream gradient."""
+
+    name = "planted-upstream-ignored"
+
+    def gradients(self, layer, x, upstream):
+        return super().gradients(layer, x, np.ones_like(upstream))
+
+
+class GradientsAccumulate(_Planted):
+    """Never clears .grad, so gradients add up across calls."""
+
+    name = "planted-gradients-accumulate"
+
+    def gradients(self, layer, x, upstream):
+        device = layer.weight.device
+        xt = to_tensor(x, device).requires_grad_(True)
+        layer(xt).backward(to_tensor(upstream, device))
+        bias = None if layer.bias is None else to_numpy(layer.bias.grad)
+        return to_numpy(xt.grad), to_numpy(layer.weight.grad), bias
+
+
+class SgdStepInKernelLayout(_Planted):
+    """Applies each SGD step's weight update in the (in, out) kernel layout, reshaped onto (out, in)."""
+
+    name = "planted-sgd-wrong-layout"
+
+    def train(self, layer, batches, learning_rate):
+        import torch
+
+        for x, upstream in batches:
+            _, dweight, dbias = self.gradients(layer, x, upstream)
+            with torch.no_grad():
+                step = torch.from_numpy(
+                    np.ascontiguousarray(dweight.T)
+                    .reshape(dweight.shape)
+                    .astype(np.float64)
+                )
+                layer.weight.sub_((learning_rate * step).to(layer.weight.dtype))
+                if dbias is not None:
+                    layer.bias.sub_(
+                        (learning_rate * torch.from_numpy(dbias.astype(np.float64))).to(
+                            layer.bias.dtype
+                        )
+                    )
+
+
+class SecondDerivativeDetached(_Planted):
+    """Detaches dL/dx before squaring it: the second derivative comes back as zeros."""
+
+    name = "planted-second-derivative-detached"
+
+    def second_derivative(self, layer, x, upstream):
+        import torch
+
+        device = layer.weight.device
+        xt = to_tensor(x, device).requires_grad_(True)
+        (dx,) = torch.autograd.grad(layer(xt), xt, to_tensor(upstream, device))
+        norm = (dx.detach() * dx.detach()).sum() + 0 * layer.weight.sum()
+        (dw,) = torch.autograd.grad(norm, layer.weight)
+        return to_numpy(dw)
+
+
+class EmptyBatchGradientsNotZero(_Planted):
+    """Returns ones, not zeros, as weight and bias gradients of an empty batch."""
+
+    name = "planted-empty-batch-gradients"
+
+    def gradients(self, layer, x, upstream):
+        dx, dweight, dbias = super().gradients(layer, x, upstream)
+        if 0 in x.shape[:-1]:
+            dweight = np.ones_like(dweight)
+            dbias = None if dbias is None else np.ones_like(dbias)
+        return dx, dweight, dbias
+
+
 #: planted subject -> (property that must report it, dtypes the bug shows on)
 PLANTED = {
     ReshapedNotTransposed: ("forward_within_bound", ("float32",)),
@@ -253,7 +373,46 @@ PLANTED = {
     ZeroOutRejected: ("zero_out_features_gives_empty_output", ("float16", "float32")),
     NanSwallowed: ("nan_and_inf_positions_agree", ("float16", "float32")),
     SubnormalsFlushed: ("subnormals_follow_gradual_underflow", ("float32",)),
+    SquareWeightGradientUntransposed: (
+        "weight_gradient_within_bound",
+        ("float16", "float32"),
+    ),
+    BiasGradientAveraged: ("bias_gradient_within_bound", ("float16", "float32")),
+    WeightGradientFromFirstRow: (
+        "weight_gradient_within_bound",
+        ("float16", "float32"),
+    ),
+    UpstreamGradientIgnored: ("input_gradient_within_bound", ("float16", "float32")),
+    GradientsAccumulate: (
+        "gradients_do_not_leak_between_examples",
+        ("float16", "float32"),
+    ),
+    SgdStepInKernelLayout: (
+        "sgd_steps_track_the_exact_trajectory",
+        ("float16", "float32"),
+    ),
+    SecondDerivativeDetached: (
+        "second_derivative_within_bound",
+        ("float16", "float32"),
+    ),
+    EmptyBatchGradientsNotZero: (
+        "zero_size_batch_gives_zero_parameter_gradients",
+        ("float16", "float32"),
+    ),
 }
 
 #: bugs that leave the forward result right: their forward cells must still pass
-FORWARD_INTACT = (PromotesHalfToFloat32, InputMutated, WeightsDrift, LossyRoundTrip)
+FORWARD_INTACT = (
+    PromotesHalfToFloat32,
+    InputMutated,
+    WeightsDrift,
+    LossyRoundTrip,
+    SquareWeightGradientUntransposed,
+    BiasGradientAveraged,
+    WeightGradientFromFirstRow,
+    UpstreamGradientIgnored,
+    GradientsAccumulate,
+    SgdStepInKernelLayout,
+    SecondDerivativeDetached,
+    EmptyBatchGradientsNotZero,
+)
