@@ -1,11 +1,12 @@
 """What the properties share: calling a subject on a case, spending budget, exact comparisons."""
 
+import functools
+
 import numpy as np
 
 from conformance.budget import assess, limit, overspend_message
 from conformance.cell import Cell
 from conformance.contract import ContractError, reduced_accumulation
-from conformance.oracle import Reference
 from conformance.subjects import Subject, loaded_layer
 from strategies import Case
 
@@ -25,31 +26,22 @@ def forward(
     return got
 
 
-def within(
-    cell: Cell,
-    subject: Subject,
-    what: str,
-    got,
-    expected: np.ndarray,
-    bound: np.ndarray,
-) -> None:
-    """Spend `subject`'s budget: |got - expected| against a bound derived for this comparison."""
-    cell.spend(subject.label, what, assess(got, expected, bound, cell.dtype))
-
-
 def within_bound(
-    cell: Cell, subject: Subject, what: str, got, reference: Reference
+    cell: Cell, subject: Subject, what: str, got, expected, bound_for=None
 ) -> None:
-    """Spend `subject`'s budget: |got - oracle| against its contract's bound.
+    """Spend `subject`'s budget: |got - expected| against the bound its contract gives this comparison.
 
-    A result past the contract's bound that fits the same contract with accumulation in the
-    output format is observed as "accumulates its <what> in <dtype>": a known divergence where
-    the registry says so, a failure elsewhere.
+    `expected` is an oracle Reference (bound: the contract's bound around it), or an array with
+    `bound_for(contract)` deriving its bound. A result past that bound that fits it with the
+    contract's accumulation in the output format is observed as "accumulates its <what> in
+    <dtype>": a known divergence where the registry says so, a failure elsewhere.
     """
+    if bound_for is None:
+        expected, bound_for = expected.value, functools.partial(limit, expected)
     contract = subject.contract(cell.dtype, cell.device)
-    verdict = assess(got, reference.value, limit(reference, contract), cell.dtype)
+    verdict = assess(got, expected, bound_for(contract), cell.dtype)
     if verdict.budget_used > 1 and _fits(
-        got, reference, reduced_accumulation(contract)
+        got, expected, bound_for, reduced_accumulation(contract)
     ):
         cell.record(subject.label, what, verdict)
         observation = f"accumulates its {what} in {cell.dtype}: {overspend_message(subject.label, what, verdict)}"
@@ -58,13 +50,11 @@ def within_bound(
     cell.spend(subject.label, what, verdict)
 
 
-def _fits(got, reference: Reference, contract) -> bool:
+def _fits(got, expected, bound_for, contract) -> bool:
     try:
         return (
             contract is not None
-            and assess(
-                got, reference.value, limit(reference, contract), contract.dtype
-            ).budget_used
+            and assess(got, expected, bound_for(contract), contract.dtype).budget_used
             <= 1
         )
     except ContractError:  # a sum too long for that accumulation to bound at all

@@ -17,12 +17,17 @@ from strategies.gradients import draw_gradient_case, draw_upstream
 pytestmark = pytest.mark.needs("gradients")
 
 
+def _drawn(data, subject, dtype, device, cell, caps):
+    """A case, its upstream gradient G, and the subject's (dx, dweight, dbias) for it."""
+    case, upstream = draw_gradient_case(data, dtype, device, caps)
+    cell.example(case)
+    return case, upstream, gradients(cell, subject, case, upstream)
+
+
 @given(data=st.data())
 def test_input_gradient_within_bound(subject, dtype, device, cell, caps, data):
     """dL/dx is within its bound of G W (a sum over out_features)."""
-    case, upstream = draw_gradient_case(data, dtype, device, caps)
-    cell.example(case)
-    dx, _, _ = gradients(cell, subject, case, upstream)
+    case, upstream, (dx, _, _) = _drawn(data, subject, dtype, device, cell, caps)
     within_bound(
         cell,
         subject,
@@ -35,9 +40,7 @@ def test_input_gradient_within_bound(subject, dtype, device, cell, caps, data):
 @given(data=st.data())
 def test_weight_gradient_within_bound(subject, dtype, device, cell, caps, data):
     """dL/dW, read back in the canonical (out, in) layout, is within its bound of G^T X over every row."""
-    case, upstream = draw_gradient_case(data, dtype, device, caps)
-    cell.example(case)
-    _, dweight, _ = gradients(cell, subject, case, upstream)
+    case, upstream, (_, dweight, _) = _drawn(data, subject, dtype, device, cell, caps)
     within_bound(
         cell,
         subject,
@@ -50,9 +53,7 @@ def test_weight_gradient_within_bound(subject, dtype, device, cell, caps, data):
 @given(data=st.data())
 def test_bias_gradient_within_bound(subject, dtype, device, cell, caps, data):
     """dL/db is within its bound of sum(G) over every row; a bias-off layer gives no bias gradient."""
-    case, upstream = draw_gradient_case(data, dtype, device, caps)
-    cell.example(case)
-    _, _, dbias = gradients(cell, subject, case, upstream)
+    case, upstream, (_, _, dbias) = _drawn(data, subject, dtype, device, cell, caps)
     if case.bias is not None:
         within_bound(
             cell, subject, "bias gradient", dbias, oracle.bias_gradient(upstream, dtype)

@@ -1,5 +1,7 @@
 """Training steps and second derivatives: what a co-trained or ported model needs beyond one gradient."""
 
+import functools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -7,7 +9,7 @@ from hypothesis import strategies as st
 from conformance import oracle
 from conformance.budget import limit
 from conformance.contract import chained_bound, sgd_bound
-from conformance.property import within
+from conformance.property import within_bound
 from conformance.subjects import loaded_layer
 from strategies.gradients import draw_gradient_case, draw_training
 
@@ -23,28 +25,25 @@ def test_sgd_steps_track_the_exact_trajectory(subject, dtype, device, cell, caps
     layer = loaded_layer(subject, case)
     subject.train(layer, list(training.batches), rate)
     weight, bias = subject.read(layer)
-    contract = subject.contract(dtype, device)
     steps = len(training.batches)
-    refs = [oracle.weight_gradient(x, g, dtype) for x, g in training.batches]
-    after = oracle.sgd_trajectory(case.weight, refs, rate)
-    within(
-        cell,
-        subject,
-        f"weight after {steps} SGD steps",
-        weight,
-        after[-1],
-        sgd_bound(contract, rate, refs, after),
-    )
-    if case.bias is not None:
-        refs = [oracle.bias_gradient(g, dtype) for _, g in training.batches]
-        after = oracle.sgd_trajectory(case.bias, refs, rate)
-        within(
-            cell,
-            subject,
-            f"bias after {steps} SGD steps",
-            bias,
-            after[-1],
-            sgd_bound(contract, rate, refs, after),
+    for name, got, start, gradient in (
+        (
+            "weight",
+            weight,
+            case.weight,
+            lambda x, g: oracle.weight_gradient(x, g, dtype),
+        ),
+        ("bias", bias, case.bias, lambda x, g: oracle.bias_gradient(g, dtype)),
+    ):
+        if start is None:
+            continue
+        refs = [gradient(x, g) for x, g in training.batches]
+        after = oracle.sgd_trajectory(start, refs, rate)
+        bound_for = functools.partial(
+            sgd_bound, learning_rate=rate, gradients=refs, after=after
+        )
+        within_bound(
+            cell, subject, f"{name} after {steps} SGD steps", got, after[-1], bound_for
         )
 
 
@@ -62,6 +61,8 @@ def test_second_derivative_within_bound(subject, dtype, device, cell, caps, data
     inner, outer, left = oracle.input_gradient_norm_gradient(
         upstream, case.weight, dtype
     )
-    contract = subject.contract(dtype, device)
-    bound = chained_bound(contract, oracle.rows(limit(inner, contract)), left, outer)
-    within(cell, subject, "second derivative", got, outer.value, bound)
+
+    def chained(contract):
+        return chained_bound(contract, oracle.rows(limit(inner, contract)), left, outer)
+
+    within_bound(cell, subject, "second derivative", got, outer.value, chained)

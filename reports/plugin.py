@@ -14,6 +14,14 @@ from reports import report
 
 COLLECTOR = pytest.StashKey["Collector"]()
 
+#: divergence outcomes that need a person's attention
+WARNINGS = {
+    "unreached": "known divergence {id!r} applies to this run and its property ran, but no cell reached it; "
+    "check the entry in {path}",
+    "resolved": "known divergence {id!r} no longer reproduces in any cell it applies to; "
+    "narrow or remove the entry in {path}",
+}
+
 
 class Collector:
     def __init__(self, config):
@@ -45,14 +53,12 @@ class Collector:
         report.write_atomic(path, self.data)
         self.written = str(path)
         for outcome in self.data["divergences"]:
-            if outcome["status"] == "unreached":
+            if outcome["status"] in WARNINGS:
+                message = WARNINGS[outcome["status"]].format(
+                    id=outcome["id"], path=selection.registry.path
+                )
                 self.config.issue_config_time_warning(
-                    pytest.PytestWarning(
-                        f"known divergence {outcome['id']!r} applies to this run and its property ran, "
-                        "but no cell reached it "
-                        f"(properties {', '.join(outcome['properties'])}); check the entry in {selection.registry.path}"
-                    ),
-                    stacklevel=2,
+                    pytest.PytestWarning(message), stacklevel=2
                 )
 
     def pytest_terminal_summary(self, terminalreporter):
@@ -60,18 +66,25 @@ class Collector:
             return
         tr = terminalreporter
         tr.section("conformance")
-        summary = ", ".join(
-            f"{n} {status}" for status, n in sorted(self.data["summary"].items())
+        tr.write_line(
+            "cells: "
+            + ", ".join(
+                f"{n} {status}" for status, n in sorted(self.data["summary"].items())
+            )
         )
-        tr.write_line(f"cells: {summary}")
         worst = {}
         for c in self.data["cells"]:
             b = c["worst_budget_used"]
-            if isinstance(b, (int, float)):
+            if isinstance(b, (int, float)) and c["status"] in (
+                "pass",
+                "divergence-resolved",
+            ):
                 key = (c["subject"], c["dtype"])
                 worst[key] = max(worst.get(key, 0.0), b)
         for (subject, dtype), b in sorted(worst.items()):
-            tr.write_line(f"worst budget used  {subject:<22} {dtype:<9} {b:.3f}")
+            tr.write_line(
+                f"worst budget used  {subject:<22} {dtype:<9} {b:.3f}  (passing cells)"
+            )
         for d in self.data["divergences"]:
             if d["status"] not in ("not-applicable", "not-run"):
                 tr.write_line(f"divergence {d['id']}: {d['status']}")

@@ -68,12 +68,32 @@ def divergence_outcomes(
     return outcomes
 
 
+def mark_resolved(cells: list[dict], outcomes: list[dict]) -> None:
+    """A passing cell whose every applicable entry reproduced nowhere in the run is divergence-resolved."""
+    resolved = {o["id"] for o in outcomes if o["status"] == "resolved"}
+    for cell in cells:
+        if (
+            cell["status"] == "pass"
+            and cell["divergences"]
+            and set(cell["divergences"]) <= resolved
+        ):
+            cell["status"] = "divergence-resolved"
+            cell["reason"] = "known divergence no longer reproduces: " + ", ".join(
+                sorted(cell["divergences"])
+            )
+
+
 def build(
     *, cells: list[dict], selection, started: datetime, profile: str, exitstatus: int
 ) -> dict:
     cells = sorted(
         cells, key=lambda c: (c["property"], c["subject"], c["dtype"], c["device"])
     )
+    labels = [s.label for s in selection.subjects]
+    outcomes = divergence_outcomes(
+        selection.registry, cells, labels, list(selection.dtypes)
+    )
+    mark_resolved(cells, outcomes)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": TOOL,
@@ -86,7 +106,7 @@ def build(
         },
         "versions": versions(selection.subjects),
         "options": {
-            "subjects": [s.label for s in selection.subjects],
+            "subjects": labels,
             "dtypes": list(selection.dtypes),
             "max_features": selection.caps.max_features,
             "max_rows": selection.caps.max_rows,
@@ -95,12 +115,7 @@ def build(
         },
         "summary": dict(Counter(c["status"] for c in cells)),
         "cells": cells,
-        "divergences": divergence_outcomes(
-            selection.registry,
-            cells,
-            [s.label for s in selection.subjects],
-            list(selection.dtypes),
-        ),
+        "divergences": outcomes,
     }
 
 

@@ -1,14 +1,18 @@
-"""Throughput benchmark: forward examples/s per process, against the bare framework calls.
+"""Throughput benchmark: examples/s per process for the forward and gradient properties, against
+the bare framework calls.
 
     python -m tests.benchmark [--examples N] [--subjects torch,keras] [--dtypes float32,...]
+                              [--properties forward,gradients]
 
-For each subject x dtype it runs the real property test_forward_within_bound (Hypothesis
-`ci` profile: derandomized, no database) for N examples in this process, then replays the
-very cases it drew as bare framework calls (load the weights into an already built layer and
-call it) and prints both rates and their ratio. Nothing is asserted: the figures are printed.
+For each property x subject x dtype it runs the real property (test_forward_within_bound or
+test_weight_gradient_within_bound; Hypothesis `ci` profile: derandomized, no database) for N
+examples in this process, then replays the very cases it drew as bare framework calls (load the
+weights into an already built layer and call it, or take its gradients) and prints both rates
+and their ratio. Nothing is asserted: the figures are printed.
 """
 
 import argparse
+import importlib
 import time
 
 import numpy as np
@@ -19,6 +23,23 @@ from conformance.cell import Cell
 from conformance.formats import DTYPES
 from conformance.subjects import loaded_layer, resolve
 from strategies import Caps
+from strategies.gradients import upstream_for
+
+#: property -> (module, test function, the bare framework call it makes per example)
+PROPERTIES = {
+    "forward": (
+        "test_forward",
+        "test_forward_within_bound",
+        lambda s, layer, case: s.forward(layer, case.x),
+    ),
+    "gradients": (
+        "test_gradients",
+        "test_weight_gradient_within_bound",
+        lambda s, layer, case: s.gradients(
+            layer, case.x, upstream_for(case, "uniform", 0)
+        ),
+    ),
+}
 
 
 class RecordingCell(Cell):
@@ -33,26 +54,27 @@ class RecordingCell(Cell):
         self.cases.append(case)
 
 
-def suite_rate(subject, dtype: str, caps: Caps) -> tuple[float, RecordingCell]:
-    from conformance.test_forward import (
-        test_forward_within_bound,  # after the profile is loaded
-    )
-
-    cell = RecordingCell("forward_within_bound", subject.label, dtype, "cpu")
+def suite_rate(
+    prop: str, subject, dtype: str, caps: Caps
+) -> tuple[float, RecordingCell]:
+    module, name, _ = PROPERTIES[prop]
+    test = getattr(
+        importlib.import_module(f"conformance.{module}"), name
+    )  # after the profile is loaded
+    cell = RecordingCell(name.removeprefix("test_"), subject.label, dtype, "cpu")
     started = time.perf_counter()
-    test_forward_within_bound(
-        subject=subject, dtype=dtype, device="cpu", cell=cell, caps=caps
-    )
+    test(subject=subject, dtype=dtype, device="cpu", cell=cell, caps=caps)
     return cell.examples / (time.perf_counter() - started), cell
 
 
-def bare_rate(subject, cases) -> float:
-    """Load + call on layers built beforehand: the floor the framework itself sets."""
+def bare_rate(prop: str, subject, cases) -> float:
+    """The property's framework calls on layers built beforehand: the floor the framework sets."""
+    call = PROPERTIES[prop][2]
     for case in cases:
         loaded_layer(subject, case)  # builds every layer before timing
     started = time.perf_counter()
     for case in cases:
-        subject.forward(loaded_layer(subject, case), case.x)
+        call(subject, loaded_layer(subject, case), case)
     return len(cases) / (time.perf_counter() - started)
 
 
@@ -61,10 +83,15 @@ def main(argv=None) -> None:
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--subjects", default="torch,keras")
     parser.add_argument("--dtypes", default="float32")
+    parser.add_argument("--properties", default="forward,gradients")
     args = parser.parse_args(argv)
-    dtypes = args.dtypes.split(",")
+    dtypes, props = args.dtypes.split(","), args.properties.split(",")
     if unknown := set(dtypes) - set(DTYPES):
         parser.error(f"unknown dtypes {sorted(unknown)}; valid: {', '.join(DTYPES)}")
+    if unknown := set(props) - set(PROPERTIES):
+        parser.error(
+            f"unknown properties {sorted(unknown)}; valid: {', '.join(PROPERTIES)}"
+        )
     caps = Caps.from_env()
     settings.register_profile(
         "benchmark", parent=settings.get_profile("ci"), max_examples=args.examples
@@ -72,26 +99,27 @@ def main(argv=None) -> None:
     settings.load_profile("benchmark")
     subjects = [resolve(name) for name in args.subjects.split(",")]
     for subject in subjects:  # import the framework and warm it up outside the timings
-        subject.forward(
-            subject.build(1, 1, True, "float32", "cpu"), np.ones((1, 1), np.float32)
+        layer = subject.build(1, 1, True, "float32", "cpu")
+        subject.gradients(
+            layer, np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
         )
+    print(f"examples/s in one process, {args.examples} examples per cell, {caps}")
     print(
-        f"forward examples/s in one process, {args.examples} examples per cell, {caps}"
+        f"{'property':<10} {'subject':<18} {'dtype':<9} {'suite':>7} {'bare calls':>11} {'ratio':>6}"
     )
-    print(f"{'subject':<18} {'dtype':<9} {'suite':>7} {'bare calls':>11} {'ratio':>6}")
-    seconds = 0.0
-    for subject in subjects:
-        for dtype in dtypes:
-            rate, cell = suite_rate(subject, dtype, caps)
-            seconds += cell.examples / rate
-            bare = bare_rate(subject, cell.cases)
-            print(
-                f"{subject.label:<18} {dtype:<9} {rate:7.0f} {bare:11.0f} {rate / bare:6.2f}"
-            )
-    cells = len(subjects) * len(dtypes)
-    print(
-        f"all {cells} cells together: {cells * args.examples / seconds:.0f} examples/s"
-    )
+    for prop in props:
+        seconds, cells = 0.0, 0
+        for subject in subjects:
+            for dtype in dtypes:
+                rate, cell = suite_rate(prop, subject, dtype, caps)
+                seconds, cells = seconds + cell.examples / rate, cells + 1
+                bare = bare_rate(prop, subject, cell.cases)
+                print(
+                    f"{prop:<10} {subject.label:<18} {dtype:<9} {rate:7.0f} {bare:11.0f} {rate / bare:6.2f}"
+                )
+        print(
+            f"{prop:<10} all {cells} cells together: {cells * args.examples / seconds:.0f} examples/s"
+        )
 
 
 if __name__ == "__main__":
