@@ -10,16 +10,6 @@ from hypothesis import event, target
 from conformance.budget import Verdict, json_float, overspend_message
 from conformance.divergence import Divergence
 
-#: statuses a cell can end in
-STATUSES = (
-    "pass",
-    "fail",
-    "error",
-    "skipped",
-    "known-divergence",
-    "divergence-resolved",
-)
-
 
 class SubjectFailure(AssertionError):
     """A subject broke the property on this example."""

@@ -1,5 +1,6 @@
-"""Plug-in subjects for the option self-tests: one needs a framework that is not installed, one is no subject."""
+"""Plug-in subjects for the option self-tests: one needs a missing framework, one is no Subject, one is empty."""
 
+from conformance.subjects.base import Subject
 from conformance.subjects.torch_linear import TorchLinear
 
 
@@ -10,3 +11,9 @@ class NeedsMissingFramework(TorchLinear):
 
 class NotASubject:
     name = "not-a-subject"
+
+
+class ForwardOnlyHalfDone(Subject):
+    """A Subject that implements nothing."""
+
+    name = "half-done"

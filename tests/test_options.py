@@ -12,9 +12,13 @@ BAD_OPTIONS = {
         ["--subjects", "no_such_module:Thing"],
         "cannot be loaded",
     ),
-    "plug-in without methods": (
+    "plug-in not a subject": (
         ["--subjects", "tests.subjects:NotASubject"],
-        "lacks build, load, read, forward",
+        "is not a conformance.subjects.base.Subject",
+    ),
+    "plug-in without methods": (
+        ["--subjects", "tests.subjects:ForwardOnlyHalfDone"],
+        "does not implement build, load, read, forward",
     ),
     "missing framework": (
         ["--subjects", "tests.subjects:NeedsMissingFramework"],

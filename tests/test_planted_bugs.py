@@ -56,3 +56,10 @@ def test_default_initialisation_property_fails_on_an_unknown_pair(suite):
     (cell,) = run.cells(property="default_initialisation_agrees")
     assert cell["status"] == "fail", cell
     assert "default bias is zero in planted-zero-default-bias" in cell["reason"]
+
+
+def test_every_property_has_a_planted_bug():
+    from conformance.divergence import suite_properties
+
+    planted = {prop for prop, _ in PLANTED.values()} | {"default_initialisation_agrees"}
+    assert suite_properties() <= planted, sorted(suite_properties() - planted)

@@ -28,12 +28,18 @@ def resolve(spec: str) -> Subject:
                 f"subject {spec!r} cannot be loaded ({exc}); {valid}"
             ) from None
         subject = target() if isinstance(target, type) else target
-        lacking = [
-            m for m in REQUIRED_METHODS if not callable(getattr(subject, m, None))
-        ]
-        if lacking or not getattr(subject, "name", ""):
+        if not isinstance(subject, Subject):
             raise SubjectError(
-                f"subject {spec!r} lacks {', '.join(lacking) or 'a name'}; {valid}"
+                f"subject {spec!r} is not a conformance.subjects.base.Subject; {valid}"
+            )
+        lacking = [
+            m
+            for m in REQUIRED_METHODS
+            if getattr(type(subject), m) is getattr(Subject, m)
+        ]
+        if lacking or not subject.name:
+            raise SubjectError(
+                f"subject {spec!r} does not implement {', '.join(lacking) or 'a name'}; {valid}"
             )
     else:
         raise SubjectError(f"unknown subject {spec!r}; {valid}")

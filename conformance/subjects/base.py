@@ -96,7 +96,6 @@ class Subject:
 
 
 REQUIRED_METHODS = ("build", "load", "read", "forward")
-OPTIONAL_FEATURES = ("gradients", "train", "second_derivative")
 
 
 @functools.cache
