@@ -38,6 +38,9 @@ class Cell:
         self.coverage: Counter[str] = Counter()
         self.reproduced: Counter[str] = Counter()
         self.skip_reason: str | None = None
+        self.contracts: dict[
+            str, dict
+        ] = {}  # per subject label: the precision assumptions its bounds use
         self._case = None
 
     def example(self, case) -> None:
@@ -122,4 +125,5 @@ class Cell:
             "failure": self.failure,
             "coverage": dict(self.coverage),
             "divergences": self.divergence_outcomes(),
+            "contracts": self.contracts,
         }

@@ -69,7 +69,11 @@ def build_cell(item) -> Cell:
     divergences = selection(item.config).registry.applicable(
         prop, label, params["dtype"], params["device"]
     )
-    return Cell(prop, label, params["dtype"], params["device"], divergences)
+    cell = Cell(prop, label, params["dtype"], params["device"], divergences)
+    cell.contracts = {
+        s.label: s.contract(cell.dtype, cell.device).as_dict() for s in _subjects(item)
+    }
+    return cell
 
 
 @pytest.fixture(scope="session")

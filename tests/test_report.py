@@ -9,7 +9,7 @@ from reports.report import SCHEMA_VERSION, TOOL, write_atomic
 
 CELL_KEYS = {
     "property", "subject", "dtype", "device", "status", "reason", "examples", "worst_budget_used",
-    "worst", "failure", "coverage", "divergences", "nodeid", "duration_s",
+    "worst", "failure", "coverage", "divergences", "contracts", "nodeid", "duration_s",
 }  # fmt: skip
 
 
@@ -69,3 +69,16 @@ def test_atomic_write_keeps_the_old_report_when_writing_fails(tmp_path):
         write_atomic(path, {"not json": object()})
     assert json.loads(path.read_text()) == {"schema_version": SCHEMA_VERSION}
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_cells_state_the_contract_their_bounds_use(planted_run):
+    (cell,) = planted_run.cells(
+        property="forward_within_bound", subject="torch", dtype="float16"
+    )
+    contract = cell["contracts"]["torch"]
+    assert (
+        contract["u_out"] == 2.0**-11
+        and contract["u_acc"] == 2.0**-24
+        and contract["u_in"] == 0.0
+    )
+    assert "accumulation in float32" in contract["basis"]
