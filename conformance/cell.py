@@ -5,10 +5,12 @@ Each cell is its own test item, so one subject's failure never stops another sub
 
 from collections import Counter
 
+import numpy as np
 from hypothesis import event, target
 
 from conformance.budget import Verdict, json_float, overspend_message
 from conformance.divergence import Divergence
+from conformance.evidence import pack
 
 
 class SubjectFailure(AssertionError):
@@ -32,6 +34,7 @@ class Cell:
         self.device = device
         self.divergences = divergences
         self.examples = 0
+        self.budgets: list[float] = []  # budget used by every check of every example
         self.worst_budget: float | None = None
         self.worst: dict | None = None
         self.failure: dict | None = None
@@ -40,18 +43,21 @@ class Cell:
         self.skip_reason: str | None = None
         self.contracts: dict[
             str, dict
-        ] = {}  # per subject label: the precision assumptions its bounds use
+        ] = {}  # per subject label: the precision assumptions of its bounds
         self._case = None
+        self._extra: dict = {}
 
-    def example(self, case) -> None:
-        """Start one example."""
+    def example(self, case, **extra) -> None:
+        """Start one example; `extra` arrays (an upstream gradient, SGD batches) go into reproducers."""
         self.examples += 1
         self._case = case
+        self._extra = extra
         self.coverage.update(case.coverage())
 
     def record(self, who: str, what: str, verdict: Verdict) -> None:
         """Record a subject's budget used on this example (the worst one is kept)."""
         budget = verdict.budget_used
+        self.budgets.append(budget)
         if budget < float("inf"):
             target(budget, label=f"budget used ({who}, {what})")
         if self.worst_budget is None or budget > self.worst_budget:
@@ -63,23 +69,48 @@ class Cell:
                 **verdict.as_dict(),
             }
 
-    def spend(self, who: str, what: str, verdict: Verdict) -> None:
+    def spend(
+        self, who: str, what: str, verdict: Verdict, expected=None, bound=None
+    ) -> None:
         """Record a subject's budget used on this example; fail when it exceeds 1."""
         self.record(who, what, verdict)
         if verdict.budget_used > 1:
-            self.fail(overspend_message(who, what, verdict), verdict=verdict.as_dict())
+            message = overspend_message(who, what, verdict)
+            self.fail(
+                message,
+                verdict=verdict.as_dict(),
+                what=what,
+                expected=expected,
+                bound=bound,
+            )
 
-    def deviation(self, who: str, observation: str) -> None:
-        """`who` did not behave as the property claims: a known divergence here, or a failure."""
+    def deviation(self, who: str, observation: str, **evidence) -> None:
+        """`who` did not behave as the property claims: a known divergence here, or a failure.
+
+        `evidence` (expected=..., bound=...) goes with the failure into its reproducer.
+        """
         for entry in self.divergences:
             if entry.matches(observation):
                 self.reproduced[entry.id] += 1
                 event(f"known divergence {entry.id}")
                 return
-        self.fail(f"{who} {observation}")
+        self.fail(f"{who} {observation}", **evidence)
 
-    def fail(self, message: str, **detail) -> None:
-        self.failure = {"case": self._summary(), "message": message, **detail}
+    def fail(self, message: str, *, expected=None, bound=None, **detail) -> None:
+        """This example breaks the property: keep the case, its arrays and what was expected, and raise."""
+        case = self._case
+        arrays = (
+            {}
+            if case is None
+            else {"x": case.x, "weight": case.weight, "bias": case.bias}
+        )
+        arrays.update(self._extra, expected=expected, bound=bound)
+        self.failure = {
+            "case": self._summary(),
+            "message": message,
+            **detail,
+            "arrays": pack(self.dtype, arrays),
+        }
         raise SubjectFailure(message)
 
     def _summary(self) -> dict | None:
@@ -121,9 +152,28 @@ class Cell:
             "reason": reason if status else self.reason(),
             "examples": self.examples,
             "worst_budget_used": json_float(self.worst_budget),
+            "budget_quantiles": quantiles(self.budgets),
             "worst": self.worst,
             "failure": self.failure,
             "coverage": dict(self.coverage),
             "divergences": self.divergence_outcomes(),
             "contracts": self.contracts,
         }
+
+
+def quantiles(budgets: list[float]) -> dict | None:
+    """The distribution of budget used over every check: count, median, p90, p99, max."""
+    if not budgets:
+        return None
+    values = np.asarray(budgets, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    points = (
+        np.quantile(finite, [0.5, 0.9, 0.99]) if finite.size else [float("inf")] * 3
+    )
+    return {
+        "checks": int(values.size),
+        "p50": json_float(float(points[0])),
+        "p90": json_float(float(points[1])),
+        "p99": json_float(float(points[2])),
+        "max": json_float(float(values.max())),
+    }

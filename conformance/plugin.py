@@ -6,6 +6,8 @@ under pytest-xdist.
 """
 
 import itertools
+import os
+import re
 
 import pytest
 
@@ -13,6 +15,11 @@ from conformance.cell import Cell
 from conformance.options import SELECTION, Selection
 
 CELL_PROPERTY = "conformance.cell"
+#: Hypothesis' reproduce line, printed with every failure under print_blob=True
+REPRODUCE_BLOB = re.compile(r"@reproduce_failure\('[^']+', b'[^']*'\)")
+NODEID = re.compile(
+    r"conformance/test_\w+\.py::test_(?P<prop>\w+)\[(?P<params>[^\]]+)\]"
+)
 CELL = pytest.StashKey[Cell]()
 
 
@@ -137,5 +144,18 @@ def pytest_runtest_makereport(item, call):
             report.wasxfail = data["reason"]
     data["nodeid"] = item.nodeid
     data["duration_s"] = round(report.duration, 6)
+    data["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    blob = REPRODUCE_BLOB.search(report.longreprtext) if report.failed else None
+    if blob and data["failure"] is not None:
+        data["failure"]["reproduce_blob"] = blob.group(0)
     report.user_properties.append((CELL_PROPERTY, data))
     return report
+
+
+def parse_nodeid(nodeid: str) -> tuple[str, str, str, str] | None:
+    """(property, subject, dtype, device) from a cell's node id, for cells whose record never arrived."""
+    match = NODEID.fullmatch(nodeid)
+    if match is None:
+        return None
+    subject, device, dtype = match["params"].rsplit("-", 2)
+    return match["prop"], subject.replace("~", " vs "), dtype, device

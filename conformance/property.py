@@ -39,7 +39,8 @@ def within_bound(
     if bound_for is None:
         expected, bound_for = expected.value, functools.partial(limit, expected)
     contract = subject.contract(cell.dtype, cell.device)
-    verdict = assess(got, expected, bound_for(contract), cell.dtype)
+    bound = bound_for(contract)
+    verdict = assess(got, expected, bound, cell.dtype)
     if verdict.budget_used > 1 and _fits(
         got, expected, bound_for, reduced_accumulation(contract)
     ):
@@ -47,7 +48,7 @@ def within_bound(
         observation = f"accumulates its {what} in {cell.dtype}: {overspend_message(subject.label, what, verdict)}"
         cell.deviation(subject.label, observation)
         return
-    cell.spend(subject.label, what, verdict)
+    cell.spend(subject.label, what, verdict, expected=expected, bound=bound)
 
 
 def _fits(got, expected, bound_for, contract) -> bool:

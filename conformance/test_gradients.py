@@ -20,7 +20,7 @@ pytestmark = pytest.mark.needs("gradients")
 def _drawn(data, subject, dtype, device, cell, caps):
     """A case, its upstream gradient G, and the subject's (dx, dweight, dbias) for it."""
     case, upstream = draw_gradient_case(data, dtype, device, caps)
-    cell.example(case)
+    cell.example(case, upstream=upstream)
     return case, upstream, gradients(cell, subject, case, upstream)
 
 
@@ -66,7 +66,7 @@ def test_zero_size_batch_gives_zero_parameter_gradients(
 ):
     """An empty batch gives an empty input gradient and weight and bias gradients that are exactly zero."""
     case, upstream = draw_gradient_case(data, dtype, device, caps, zero_size=True)
-    cell.example(case)
+    cell.example(case, upstream=upstream)
     dx, dweight, dbias = gradients(cell, subject, case, upstream)
     for name, got in (("weight", dweight), ("bias", dbias)):
         if got is not None and np.any(got.astype(np.float64) != 0):
@@ -86,14 +86,17 @@ def test_gradients_do_not_leak_between_examples(
 ):
     """Gradients of one case on a reused layer do not depend on what ran before (nothing accumulates)."""
     case, upstream = draw_gradient_case(data, dtype, device, caps)
-    cell.example(case)
     earlier = redraw_values(data, case, "earlier case on the same layer (family, seed)")
-    gradients(
-        cell,
-        subject,
-        earlier,
-        draw_upstream(data, earlier, "earlier upstream (family, seed)"),
+    earlier_upstream = draw_upstream(data, earlier, "earlier upstream (family, seed)")
+    cell.example(
+        case,
+        upstream=upstream,
+        earlier_x=earlier.x,
+        earlier_weight=earlier.weight,
+        earlier_bias=earlier.bias,
+        earlier_upstream=earlier_upstream,
     )
+    gradients(cell, subject, earlier, earlier_upstream)
     first = gradients(cell, subject, case, upstream)
     again = gradients(cell, subject, case, upstream)
     for name, a, b in zip(("input", "weight", "bias"), first, again, strict=True):

@@ -29,17 +29,21 @@ def test_nan_and_inf_positions_agree(subject, dtype, device, cell, caps, data):
     judged by test_subnormals_follow_gradual_underflow, not here.
     """
     case = draw_special_case(data, dtype, device, caps)
-    cell.example(case)
     operands = (case.x, case.weight, case.bias)
     want = oracle.special_classes(*operands)
     flushed = oracle.special_classes(*(_flushed(a, dtype) for a in operands))
+    cell.example(case, flushed=flushed)
     got = oracle.classes(forward(cell, subject, case))
     wrong = (got != want) & (got != flushed)
     if wrong.any():
         index = tuple(int(i) for i in np.argwhere(wrong)[0])
+        got_name, want_name = (
+            oracle.CLASS_NAMES[got[index]],
+            oracle.CLASS_NAMES[want[index]],
+        )
         cell.fail(
-            f"{subject.label} puts {oracle.CLASS_NAMES[got[index]]} at element {list(index)} "
-            f"where IEEE arithmetic gives {oracle.CLASS_NAMES[want[index]]}"
+            f"{subject.label} puts {got_name} at element {list(index)} where IEEE arithmetic gives {want_name}",
+            expected=want,
         )
 
 
@@ -58,11 +62,9 @@ def test_subnormals_follow_gradual_underflow(subject, dtype, device, cell, caps,
     index = tuple(int(i) for i in np.argwhere(wrong)[0])
     where = f"{exact[index]!r} at {list(index)}"
     if np.all(got[wrong].astype(np.float64) == 0):
-        cell.deviation(
-            subject.label,
-            f"flushes subnormals to zero: became 0 where the exact result is {where}",
+        observation = (
+            f"flushes subnormals to zero: became 0 where the exact result is {where}"
         )
     else:
-        cell.deviation(
-            subject.label, f"returned {got[index]!r} where the exact result is {where}"
-        )
+        observation = f"returned {got[index]!r} where the exact result is {where}"
+    cell.deviation(subject.label, observation, expected=exact)

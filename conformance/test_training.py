@@ -21,7 +21,12 @@ def test_sgd_steps_track_the_exact_trajectory(subject, dtype, device, cell, caps
     contract's k-step bound of the exact trajectory (contract.sgd_bound, which grows with k)."""
     training = draw_training(data, dtype, device, caps)
     case, rate = training.case, training.learning_rate
-    cell.example(case)
+    batches = {
+        f"{name}_{t}": a
+        for t, batch in enumerate(training.batches)
+        for name, a in zip(("x", "upstream"), batch)
+    }
+    cell.example(case, learning_rate=rate, **batches)
     layer = loaded_layer(subject, case)
     subject.train(layer, list(training.batches), rate)
     weight, bias = subject.read(layer)
@@ -52,7 +57,7 @@ def test_sgd_steps_track_the_exact_trajectory(subject, dtype, device, cell, caps
 def test_second_derivative_within_bound(subject, dtype, device, cell, caps, data):
     """d ||dL/dx||^2 / dW = 2 G^T (G W) is within the bound chained through dL/dx = G W."""
     case, upstream = draw_gradient_case(data, dtype, device, caps)
-    cell.example(case)
+    cell.example(case, upstream=upstream)
     got = subject.second_derivative(loaded_layer(subject, case), case.x, upstream)
     if getattr(got, "shape", None) != case.weight.shape:
         cell.fail(

@@ -1,18 +1,26 @@
-"""Controller-side reporting: gather cell records from test reports, write report.json, summarise.
+"""Reporting in pytest: gather cell records on the controller, write the report files, summarise.
 
-Under pytest-xdist only the controller (the process without `workerinput`) writes files.
+Cell records travel on test reports. Each process also sends its environment fingerprint once.
+Only the controller (the process without `workerinput`) writes files, and writes them
+atomically; a cell whose worker crashed is recorded as crashed, and a cell that never ran
+(Ctrl-C, a crash that ended the run) as not-run, with the run marked incomplete.
 """
 
+import sys
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import settings
 
+from conformance.cell import Cell
 from conformance.options import SELECTION
-from conformance.plugin import CELL_PROPERTY
-from reports import report
+from conformance.plugin import CELL_PROPERTY, parse_nodeid
+from reports import outputs, report
+from reports.environment import fingerprint
 
 COLLECTOR = pytest.StashKey["Collector"]()
+ENVIRONMENT_PROPERTY = "conformance.environment"
+_SENT = pytest.StashKey[bool]()
 
 #: divergence outcomes that need a person's attention
 WARNINGS = {
@@ -23,35 +31,120 @@ WARNINGS = {
 }
 
 
+@pytest.hookimpl(
+    wrapper=True, tryfirst=True
+)  # outermost: the cell record is attached by then
+def pytest_runtest_makereport(item, call):
+    """Send this process's environment fingerprint once, on its first cell record."""
+    rep = yield
+    config = item.config
+    if not config.stash.get(_SENT, False) and any(
+        k == CELL_PROPERTY for k, _ in rep.user_properties
+    ):
+        config.stash[_SENT] = True
+        rep.user_properties.append(
+            (ENVIRONMENT_PROPERTY, fingerprint(config.stash[SELECTION].subjects))
+        )
+    return rep
+
+
+def _placeholder(nodeid: str, status: str, reason: str, worker: str) -> dict | None:
+    ident = parse_nodeid(nodeid)
+    if ident is None:
+        return None
+    return {
+        **Cell(*ident).as_dict(status, reason),
+        "nodeid": nodeid,
+        "duration_s": 0.0,
+        "worker": worker,
+    }
+
+
 class Collector:
     def __init__(self, config):
         self.config = config
         self.started = datetime.now(UTC)
-        self.cells: list[dict] = []
-        self.written: str | None = None
+        self.cells: dict[str, dict] = {}
+        self.collected: set[str] = set()
+        self.environment: dict | None = None
+        self.written: list[str] = []
+        self.interrupted = False
         self.data: dict | None = None
 
-    @pytest.hookimpl
+    # -- what is to run --------------------------------------------------------------------
+    def pytest_collection_finish(self, session):
+        self.collected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        self.collected.update(ids)
+
+    # -- what ran --------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report):
-        self.cells.extend(
-            value for key, value in report.user_properties if key == CELL_PROPERTY
-        )
+        for key, value in report.user_properties:
+            if key == CELL_PROPERTY:
+                self.cells[value["nodeid"]] = value
+            elif key == ENVIRONMENT_PROPERTY and self.environment is None:
+                self.environment = value
+        if (
+            report.failed
+            and "crashed while running" in report.longreprtext
+            and report.nodeid not in self.cells
+        ):
+            worker = getattr(getattr(report, "node", None), "gateway", None)
+            crash = report.longreprtext.strip().splitlines()[-1]
+            record = _placeholder(
+                report.nodeid, "crashed", crash, getattr(worker, "id", "unknown")
+            )
+            if record is not None:
+                self.cells[report.nodeid] = record
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.interrupted = True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        if not self.cells:
-            return
         selection = self.config.stash[SELECTION]
+        missing = sorted(n for n in self.collected - set(self.cells) if parse_nodeid(n))
+        if not self.cells and not missing:
+            return
+        ended_early = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        interrupted = self.interrupted or int(exitstatus) in ended_early
+        for nodeid in missing:
+            self.cells[nodeid] = _placeholder(
+                nodeid, "not-run", "the run ended before this cell ran", "none"
+            )
+        crashed = [c["nodeid"] for c in self.cells.values() if c["status"] == "crashed"]
+        reasons = (["interrupted (Ctrl-C)"] if interrupted else []) + [
+            f"worker crashed in {n}" for n in crashed
+        ]
+        reasons += [f"{len(missing)} cells did not run"] if missing else []
+        profile = settings.default
+        run = {
+            "started": self.started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+            "command": sys.argv,
+            "hypothesis": {
+                "profile": settings.get_current_profile_name(),
+                "seed": self.config.getoption("hypothesis_seed"),
+                "derandomize": profile.derandomize,
+                "max_examples": profile.max_examples,
+            },
+            "shard": None,
+            "workers": sorted(
+                {c["worker"] for c in self.cells.values() if c["worker"] != "none"}
+            ),
+            "pytest_exit_status": int(exitstatus),
+            "complete": not reasons,
+            "incomplete_reason": "; ".join(reasons) or None,
+        }
         self.data = report.build(
-            cells=self.cells,
+            cells=list(self.cells.values()),
             selection=selection,
-            started=self.started,
-            profile=settings.get_current_profile_name(),
-            exitstatus=int(exitstatus),
+            environment=self.environment,
+            run=run,
         )
-        path = selection.report_dir / "report.json"
-        report.write_atomic(path, self.data)
-        self.written = str(path)
+        self.written = outputs.write_all(self.data, selection.report_dir)
         for outcome in self.data["divergences"]:
             if outcome["status"] in WARNINGS:
                 message = WARNINGS[outcome["status"]].format(
@@ -66,29 +159,12 @@ class Collector:
             return
         tr = terminalreporter
         tr.section("conformance")
+        for line in outputs.summary_lines(self.data):
+            tr.write_line(line)
+        reproducers = sum(p.endswith(".py") for p in self.written)
         tr.write_line(
-            "cells: "
-            + ", ".join(
-                f"{n} {status}" for status, n in sorted(self.data["summary"].items())
-            )
+            f"report: {self.written[0]} (and junit.xml, summary.md, report.html, {reproducers} reproducers)"
         )
-        worst = {}
-        for c in self.data["cells"]:
-            b = c["worst_budget_used"]
-            if isinstance(b, (int, float)) and c["status"] in (
-                "pass",
-                "divergence-resolved",
-            ):
-                key = (c["subject"], c["dtype"])
-                worst[key] = max(worst.get(key, 0.0), b)
-        for (subject, dtype), b in sorted(worst.items()):
-            tr.write_line(
-                f"worst budget used  {subject:<22} {dtype:<9} {b:.3f}  (passing cells)"
-            )
-        for d in self.data["divergences"]:
-            if d["status"] not in ("not-applicable", "not-run"):
-                tr.write_line(f"divergence {d['id']}: {d['status']}")
-        tr.write_line(f"report: {self.written}")
 
 
 def pytest_configure(config):

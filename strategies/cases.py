@@ -66,6 +66,9 @@ class Case:
     weight: np.ndarray
     bias: np.ndarray | None
     family: str
+    specials: tuple[
+        str, ...
+    ] = ()  # special values placed into the operands (the opt-in category)
 
     @property
     def leading(self) -> tuple[int, ...]:
@@ -113,6 +116,7 @@ class Case:
             buckets.append("square layer")
         if self.out_features == 1:
             buckets.append("one output")
+        buckets.extend(f"special {value}" for value in sorted(set(self.specials)))
         return buckets
 
 

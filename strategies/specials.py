@@ -34,6 +34,7 @@ def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
     if case.bias is not None:
         arrays["bias"] = case.bias.copy()
     targets = tuple(name for name, array in arrays.items() if array.size)
+    placements = []
     if targets:  # constructed: only arrays that can hold a value are offered
         where = st.tuples(
             st.sampled_from(targets), st.integers(0, 2**16), st.sampled_from(SPECIALS)
@@ -53,6 +54,7 @@ def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
         weight=arrays["weight"],
         bias=arrays.get("bias"),
         family=f"{case.family}+special",
+        specials=tuple(value for _, _, value in placements),
     )
 
 

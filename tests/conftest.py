@@ -18,6 +18,7 @@ class SuiteRun:
     def __init__(self, proc: subprocess.CompletedProcess, report_dir: Path):
         self.returncode = proc.returncode
         self.output = proc.stdout + proc.stderr
+        self.report_dir = report_dir
         path = report_dir / "report.json"
         self.report = json.loads(path.read_text()) if path.exists() else None
 

@@ -4,6 +4,8 @@ Each class is a `module:attr` plug-in (`--subjects tests.planted:BiasIgnored`). 
 it to the property that must fail (and the dtypes on which the bug can show).
 """
 
+import os
+
 import ml_dtypes
 import numpy as np
 
@@ -416,3 +418,40 @@ FORWARD_INTACT = (
     SecondDerivativeDetached,
     EmptyBatchGradientsNotZero,
 )
+
+
+# -- subjects for the reporting self-tests (not bugs a property owns) ---------------------------
+class CrashesWorker(_Planted):
+    """Kills its own process on the first call, as a segfaulting kernel would."""
+
+    name = "planted-crash"
+
+    def forward(self, layer, x):
+        os._exit(3)
+
+
+class InterruptsRun(_Planted):
+    """Raises KeyboardInterrupt on the first call: what Ctrl-C does to a run."""
+
+    name = "planted-interrupt"
+
+    def forward(self, layer, x):
+        raise KeyboardInterrupt
+
+
+class BiasTwiceUntilFixed(BiasAddedTwice):
+    """Adds the bias twice unless CONFORMANCE_PLANTED_FIXED=1: a bug that a release can fix."""
+
+    name = "planted-fixable"
+
+    def forward(self, layer, x):
+        fixed = os.environ.get("CONFORMANCE_PLANTED_FIXED") == "1"
+        return (
+            TorchLinear.forward(self, layer, x) if fixed else super().forward(layer, x)
+        )
+
+
+class RegressedTorch(BiasAddedTwice):
+    """Calls itself torch: a candidate 'upgrade' of torch with a regression, for the diff gate."""
+
+    name = "torch"

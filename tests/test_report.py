@@ -1,84 +1,225 @@
-"""report.json: its shape, its agreement with the run (under pytest -n 2), and atomic writing."""
+"""report.json and the files beside it: schema, contents, JUnit, Markdown, HTML, reproducers,
+and what a crashed worker or an interrupted run leaves behind."""
 
 import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from collections import Counter
 
 import pytest
 
-from reports.report import SCHEMA_VERSION, TOOL, write_atomic
-
-CELL_KEYS = {
-    "property", "subject", "dtype", "device", "status", "reason", "examples", "worst_budget_used",
-    "worst", "failure", "coverage", "divergences", "contracts", "nodeid", "duration_s",
-}  # fmt: skip
+from reports.report import SCHEMA_VERSION, TOOL, load, validate, write_atomic
 
 
-def test_report_has_schema_run_versions_and_options(planted_run):
-    report = planted_run.report
-    assert report["schema_version"] == SCHEMA_VERSION and report["tool"] == TOOL
-    assert {
-        "started",
-        "finished",
-        "command",
-        "hypothesis_profile",
-        "pytest_exit_status",
-    } <= set(report["run"])
+def test_report_validates_against_its_schema(planted_run):
+    validate(planted_run.report)
     assert (
-        report["run"]["hypothesis_profile"] == "ci"
-        and report["run"]["pytest_exit_status"] == 1
+        planted_run.report["schema_version"] == SCHEMA_VERSION
+        and planted_run.report["tool"] == TOOL
     )
-    assert {"python", "numpy", "hypothesis", "torch"} <= set(report["versions"])
-    assert report["options"]["special_values"] is True
 
 
-def test_every_cell_is_reported_once_with_its_fields(planted_run):
+def test_run_block_says_how_it_ran(planted_run):
+    run = planted_run.report["run"]
+    assert run["hypothesis"] == {
+        "profile": "ci",
+        "seed": None,
+        "derandomize": True,
+        "max_examples": 100,
+    }
+    assert (
+        run["complete"] is True
+        and run["incomplete_reason"] is None
+        and run["pytest_exit_status"] == 1
+    )
+    assert set(run["workers"]) == {"gw0", "gw1"} and run["shard"] is None
+
+
+def test_environment_fingerprint_names_machine_frameworks_and_flags(planted_run):
+    env = planted_run.report["environment"]
+    assert env["cpu"]["model"] and isinstance(env["cpu"]["flags"], list)
+    assert {"python", "numpy", "hypothesis", "torch"} <= set(env["versions"])
+    torch = env["subjects"]["torch"]
+    assert (
+        torch["devices"] == ["cpu"] and torch["float32_matmul_precision"] == "highest"
+    )
+    assert (
+        torch["cuda_matmul_allow_tf32"] is False and "deterministic_algorithms" in torch
+    )
+    assert any("MKL" in line or "OpenMP" in line for line in torch["build"])
+
+
+def test_every_cell_is_reported_once_and_summarised(planted_run):
     cells = planted_run.report["cells"]
-    assert all(set(c) == CELL_KEYS for c in cells)
     keys = Counter(
         (c["property"], c["subject"], c["dtype"], c["device"]) for c in cells
     )
     assert max(keys.values()) == 1
-    assert planted_run.report["summary"] == dict(Counter(c["status"] for c in cells))
+    assert planted_run.report["summary"] == dict(
+        sorted(Counter(c["status"] for c in cells).items())
+    )
 
 
-def test_worst_case_and_failure_carry_shapes_and_dtype(planted_run):
+def test_cells_carry_budget_distribution_coverage_and_contract(planted_run):
     (cell,) = planted_run.cells(
-        property="forward_within_bound", subject="planted-reshape"
+        property="forward_within_bound", subject="torch", dtype="float16"
     )
-    for record in (cell["worst"], cell["failure"]):
-        case = record["case"]
-        assert {
-            "leading_shape",
-            "in_features",
-            "out_features",
-            "bias",
-            "dtype",
-            "device",
-        } <= set(case)
-        assert case["dtype"] == "float32"
-    (passing,) = planted_run.cells(
-        property="forward_within_bound", subject="torch", dtype="float32"
+    q = cell["budget_quantiles"]
+    assert (
+        q["checks"] >= cell["examples"] > 0
+        and 0 <= q["p50"] <= q["p90"] <= q["p99"] <= q["max"] <= 1
     )
-    assert 0 <= passing["worst_budget_used"] <= 1 and passing["examples"] > 0
+    assert {"bias on", "bias off", "square layer", "one output"} <= set(
+        cell["coverage"]
+    )
+    assert cell["contracts"]["torch"]["u_acc"] == 2.0**-24 and cell["worker"] in (
+        "gw0",
+        "gw1",
+    )
+    (special,) = planted_run.cells(
+        property="nan_and_inf_positions_agree", subject="torch", dtype="float32"
+    )
+    assert any(k.startswith("special ") for k in special["coverage"])
 
 
-def test_atomic_write_keeps_the_old_report_when_writing_fails(tmp_path):
+def test_failure_carries_the_shrunk_case_verdict_blob_and_reproducer(planted_run):
+    (cell,) = planted_run.cells(
+        property="forward_within_bound", subject="planted-bias-twice", dtype="float32"
+    )
+    failure = cell["failure"]
+    assert failure["message"].startswith(
+        "planted-bias-twice left its forward bound at element ("
+    )
+    assert failure["verdict"]["budget_used"] > 1 and failure["verdict"]["ulp_error"] > 1
+    assert {
+        "leading_shape",
+        "in_features",
+        "out_features",
+        "bias",
+        "dtype",
+        "device",
+    } <= set(failure["case"])
+    assert failure["reproduce_blob"].startswith("@reproduce_failure(")
+    assert failure["reproducer"]["script"].startswith("reproducers/") and failure[
+        "reproducer"
+    ]["npz"].endswith(".npz")
+
+
+def test_junit_xml_has_a_testcase_per_cell(planted_run):
+    root = ET.parse(planted_run.report_dir / "junit.xml").getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == len(planted_run.report["cells"])
+    failed = sum(c["status"] == "fail" for c in planted_run.report["cells"])
+    assert (
+        int(root.get("failures")) == failed == len(root.findall(".//testcase/failure"))
+    )
+
+
+def test_markdown_summary_is_the_matrix(planted_run):
+    text = (planted_run.report_dir / "summary.md").read_text()
+    assert text.startswith("## Linear ↔ Dense conformance")
+    assert (
+        "| `forward_within_bound` |" in text
+        and "### Failures" in text
+        and "reproducers/" in text
+    )
+
+
+def test_reproducer_fails_on_its_own_and_passes_once_fixed(suite, tmp_path):
+    run = suite("conformance/test_forward.py", "-k", "forward_within_bound", "--dtypes", "float32",
+                "--subjects", "torch,tests.planted:BiasTwiceUntilFixed")  # fmt: skip
+    (cell,) = run.cells(subject="planted-fixable")
+    script = run.report_dir / cell["failure"]["reproducer"]["script"]
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(script.parent, copy)  # it needs nothing but its own folder
+    broken = subprocess.run(
+        [sys.executable, copy / script.name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert (
+        "planted-fixable: budget used" in broken.stdout
+        and "torch: budget used" in broken.stdout
+    )
+    assert "STILL FAILING" in broken.stdout
+    env = {"CONFORMANCE_PLANTED_FIXED": "1", "PATH": "/usr/bin:/bin"}
+    fixed = subprocess.run(
+        [sys.executable, copy / script.name],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_a_crashed_worker_leaves_its_cell_crashed_and_the_rest_intact(suite):
+    run = suite("conformance/test_forward.py", "-n", "2", "-k", "forward_within_bound", "--dtypes", "float32",
+                "--subjects", "torch,tests.planted:CrashesWorker")  # fmt: skip
+    (crashed,) = run.cells(subject="planted-crash")
+    (intact,) = run.cells(subject="torch")
+    assert (
+        crashed["status"] == "crashed" and "crashed while running" in crashed["reason"]
+    )
+    assert intact["status"] == "pass" and intact["examples"] > 0
+    assert (
+        run.report["run"]["complete"] is False
+        and "worker crashed" in run.report["run"]["incomplete_reason"]
+    )
+    validate(run.report)
+
+
+def test_an_interrupted_run_leaves_a_report_marked_incomplete(suite):
+    run = suite("conformance/test_forward.py", "-k", "forward_within_bound", "--dtypes", "float16,float32",
+                "--subjects", "torch,tests.planted:InterruptsRun")  # fmt: skip
+    assert run.returncode == 2
+    statuses = {(c["subject"], c["dtype"]): c["status"] for c in run.report["cells"]}
+    assert statuses[("torch", "float16")] == "pass" and "not-run" in statuses.values()
+    assert (
+        run.report["run"]["complete"] is False
+        and "interrupted" in run.report["run"]["incomplete_reason"]
+    )
+    validate(run.report)
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="no chromium on this machine: see README 'HTML check'",
+)
+def test_html_report_renders_in_a_headless_browser(planted_run, tmp_path):
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000", f"--screenshot={shot}"]  # fmt: skip
+    page = (planted_run.report_dir / "report.html").resolve().as_uri()
+    subprocess.run(
+        ["chromium", *flags, page], capture_output=True, timeout=120, check=True
+    )
+    assert shot.stat().st_size > 20_000  # a blank page is a few kB
+    dom = subprocess.run(
+        ["chromium", *flags[:-1], "--dump-dom", page],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Conformance matrix" in dom.stdout and "forward_within_bound" in dom.stdout
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "report.json"
-    write_atomic(path, {"schema_version": SCHEMA_VERSION})
+    write_atomic(path, json.dumps({"schema_version": SCHEMA_VERSION}))
     with pytest.raises(TypeError):
-        write_atomic(path, {"not json": object()})
+        write_atomic(path, object())
     assert json.loads(path.read_text()) == {"schema_version": SCHEMA_VERSION}
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
-def test_cells_state_the_contract_their_bounds_use(planted_run):
-    (cell,) = planted_run.cells(
-        property="forward_within_bound", subject="torch", dtype="float16"
-    )
-    contract = cell["contracts"]["torch"]
-    assert (
-        contract["u_out"] == 2.0**-11
-        and contract["u_acc"] == 2.0**-24
-        and contract["u_in"] == 0.0
-    )
-    assert "accumulation in float32" in contract["basis"]
+def test_load_names_the_file_and_the_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match=r"bad.json: not valid JSON \(Expecting"):
+        load(bad)

@@ -43,6 +43,7 @@ def resolve(spec: str) -> Subject:
             )
     else:
         raise SubjectError(f"unknown subject {spec!r}; {valid}")
+    subject.spec = spec
     missing = subject.missing()
     if missing:
         raise SubjectError(

@@ -22,6 +22,8 @@ class Subject:
     name: str = ""
     #: importable modules the subject needs
     requires: tuple[str, ...] = ()
+    #: how --subjects named it (a built-in name or module:attr); set when resolved
+    spec: str = ""
 
     @property
     def label(self) -> str:
@@ -38,6 +40,10 @@ class Subject:
     def versions(self) -> dict[str, str]:
         """Versions of the modules the subject runs on, read from package metadata (no import)."""
         return {module: v for module in self.requires if (v := module_version(module))}
+
+    def environment(self) -> dict:
+        """What the framework reports about itself: BLAS/oneDNN, precision and determinism flags, devices."""
+        return {}
 
     def devices(self) -> list[str]:
         return ["cpu"]

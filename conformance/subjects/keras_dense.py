@@ -37,6 +37,24 @@ class KerasDense(Subject):
     def label(self) -> str:
         return f"keras/{keras_backend()}"
 
+    def environment(self):
+        import keras
+
+        found = {"backend": keras.backend.backend(), "floatx": keras.config.floatx()}
+        if found["backend"] == "tensorflow":
+            import tensorflow as tf
+
+            found.update(
+                build=tf.sysconfig.get_build_info(),
+                tensor_float_32_execution=tf.config.experimental.tensor_float_32_execution_enabled(),
+                onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+                deterministic_ops=os.environ.get("TF_DETERMINISTIC_OPS", "unset"),
+                intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+                inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+                devices=[d.name for d in tf.config.list_physical_devices()],
+            )
+        return found
+
     def build(self, in_features, out_features, bias, dtype, device):
         import keras
 

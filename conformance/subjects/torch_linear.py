@@ -37,6 +37,28 @@ class TorchLinear(Subject):
     name = "torch"
     requires = ("torch",)
 
+    def environment(self):
+        import torch
+
+        show = torch.__config__.show().splitlines()
+        keys = ("MKL", "OpenMP", "CPU capability")
+        matmul = torch.backends.cuda.matmul
+        return {
+            "build": [
+                line.strip(" -") for line in show if any(k in line for k in keys)
+            ],
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cuda_matmul_allow_tf32": matmul.allow_tf32,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "fp16_reduced_precision_reduction": matmul.allow_fp16_reduced_precision_reduction,
+            "bf16_reduced_precision_reduction": matmul.allow_bf16_reduced_precision_reduction,
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "threads": torch.get_num_threads(),
+            "cuda_devices": [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ],
+        }
+
     def build(self, in_features, out_features, bias, dtype, device):
         import torch
 

@@ -1,0 +1,16 @@
+"""Versions of the interpreter and of every framework a run uses, from package metadata (no import)."""
+
+import platform
+
+from conformance.subjects.base import module_version
+
+BASE_MODULES = ("numpy", "hypothesis", "pytest", "ml_dtypes")
+
+
+def versions(subjects) -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for module in BASE_MODULES:
+        found[module] = module_version(module)
+    for subject in subjects:
+        found.update(subject.versions())
+    return found
