@@ -1,0 +1,224 @@
+"""python -m reports: show, merge (shards = one run), diff (the upgrade gate), html; bad input."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+SUBJECTS = (
+    "--subjects",
+    "torch,keras,tests.planted:BiasAddedTwice",
+    "--dtypes",
+    "float32",
+)
+FILES = ("conformance/test_forward.py", "conformance/test_edges.py")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "reports", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(suite):
+    """The same selection unsharded (2 workers) and as two shards, one file each."""
+    return {
+        "whole": suite(*FILES, "-n", "2", *SUBJECTS),
+        "a": suite(FILES[0], *SUBJECTS),
+        "b": suite(FILES[1], *SUBJECTS),
+    }
+
+
+def verdicts(report: dict) -> dict:
+    keys = ("status", "examples", "worst_budget_used", "divergences")
+    return {c["nodeid"]: {k: c[k] for k in keys} for c in report["cells"]}
+
+
+def test_merged_shards_give_the_verdicts_of_the_unsharded_run(runs, tmp_path):
+    out = tmp_path / "merged.json"
+    result = cli(
+        "merge",
+        runs["a"].report_dir / "report.json",
+        runs["b"].report_dir / "report.json",
+        "-o",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    merged, whole = json.loads(out.read_text()), runs["whole"].report
+    assert verdicts(merged) == verdicts(whole)
+    assert merged["summary"] == whole["summary"]
+    assert [(d["id"], d["status"]) for d in merged["divergences"]] == [
+        (d["id"], d["status"]) for d in whole["divergences"]
+    ]
+    assert cli("show", out).returncode == 0
+
+
+def test_diff_of_a_report_with_itself_passes(runs):
+    path = runs["whole"].report_dir / "report.json"
+    result = cli("diff", path, path)
+    assert result.returncode == 0 and "verdict: no regression" in result.stdout
+
+
+def test_diff_gates_a_planted_regression(suite):
+    baseline = suite(FILES[0], "--subjects", "torch,keras", "--dtypes", "float32")
+    regressed = suite(
+        FILES[0],
+        "--subjects",
+        "tests.planted:RegressedTorch,keras",
+        "--dtypes",
+        "float32",
+    )
+    base, candidate = (
+        baseline.report_dir / "report.json",
+        regressed.report_dir / "report.json",
+    )
+    result = cli("diff", base, candidate)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "new failures:" in result.stdout
+        and "forward_within_bound x torch x float32 x cpu" in result.stdout
+    )
+    assert "verdict: REGRESSED" in result.stdout
+    back = cli("diff", candidate, base)  # the next release fixes it
+    assert (
+        back.returncode == 0
+        and "fixed: " in back.stdout
+        and "verdict: no regression" in back.stdout
+    )
+
+
+def edited(runs, tmp_path, change) -> str:
+    data = copy.deepcopy(runs["a"].report)
+    change(data)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _grow_budget(data):
+    cell = next(
+        c
+        for c in data["cells"]
+        if c["status"] == "pass" and isinstance(c["worst_budget_used"], float)
+    )
+    cell["worst_budget_used"] = min(1.0, cell["worst_budget_used"] + 0.5)
+
+
+def _new_divergence(data):
+    cell = next(c for c in data["cells"] if c["status"] == "pass")
+    cell["divergences"]["rank-1-input"] = "reproduced"
+
+
+@pytest.mark.parametrize(
+    ("change", "section"),
+    [
+        (_grow_budget, "budget growth: 1"),
+        (lambda d: d["cells"].pop(0), "vanished: 1"),
+        (_new_divergence, "new divergences: 1"),
+    ],
+    ids=["budget grew", "cell vanished", "new divergence"],
+)
+def test_diff_flags_each_kind_of_regression(runs, tmp_path, change, section):
+    result = cli(
+        "diff", runs["a"].report_dir / "report.json", edited(runs, tmp_path, change)
+    )
+    assert result.returncode == 1 and section in result.stdout, result.stdout
+
+
+def test_diff_json_output(runs):
+    path = runs["a"].report_dir / "report.json"
+    result = cli("diff", path, path, "--json")
+    assert json.loads(result.stdout)["regressed"] is False
+
+
+def test_html_command_writes_one_self_contained_page(runs, tmp_path):
+    out = tmp_path / "page.html"
+    assert (
+        cli("html", runs["whole"].report_dir / "report.json", "-o", out).returncode == 0
+    )
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Conformance matrix" in page
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+BAD = {
+    "malformed JSON": (lambda d: None, "{ not json", "not valid JSON"),
+    "wrong schema version": (
+        lambda d: d.update(schema_version=1),
+        None,
+        "schema version 1; this tool reads version 2",
+    ),
+    "another tool's report": (
+        lambda d: d.update(tool="pytest-json-report"),
+        None,
+        "not a linear-dense-conformance report",
+    ),
+    "schema violation": (
+        lambda d: d["cells"][0].update(status="great"),
+        None,
+        "does not match the report schema at cells/0/status",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BAD)
+@pytest.mark.parametrize("command", ["show", "html", "merge", "diff"])
+def test_unusable_input_is_one_line_and_exit_2_and_writes_nothing(
+    runs, tmp_path, name, command
+):
+    change, text, message = BAD[name]
+    path = edited(runs, tmp_path, change)
+    if text is not None:
+        path.write_text(text)
+    out = tmp_path / "out"
+    good = runs["a"].report_dir / "report.json"
+    args = {
+        "show": [path],
+        "html": [path, "-o", out],
+        "merge": [good, path, "-o", out],
+        "diff": [good, path],
+    }[command]
+    result = cli(command, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        result.stderr.count("\n") == 1
+        and message in result.stderr
+        and str(path) in result.stderr
+    )
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_missing_and_unreadable_files_are_one_line(tmp_path):
+    for target, message in (
+        (tmp_path / "nowhere.json", "No such file"),
+        (tmp_path, "Is a directory"),
+    ):
+        result = cli("show", target)
+        assert (
+            result.returncode == 2
+            and result.stderr.count("\n") == 1
+            and message in result.stderr
+        )
+
+
+def test_shards_of_different_runs_or_overlapping_shards_do_not_merge(runs, tmp_path):
+    other = edited(runs, tmp_path, lambda d: d["options"].update(dtypes=["float16"]))
+    out = tmp_path / "merged.json"
+    a = runs["a"].report_dir / "report.json"
+    mismatched = cli("merge", a, other, "-o", out)
+    assert (
+        mismatched.returncode == 2
+        and "are not shards of one run: their options differ" in mismatched.stderr
+    )
+    overlapping = cli("merge", a, a, "-o", out)
+    assert overlapping.returncode == 2 and "shards overlap" in overlapping.stderr
+    assert not out.exists()
