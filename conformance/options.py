@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
+from conformance.farm import Shard
 from conformance.formats import DTYPES
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
 from strategies import Caps
@@ -30,6 +31,10 @@ class Selection:
     special_values: bool
     registry: Registry
     report_dir: Path
+    shard: Shard | None = None
+    threads: int | None = None
+    example_db: Path | None = None
+    example_db_read_only: bool = False
 
 
 def add_options(parser) -> None:
@@ -69,6 +74,29 @@ def add_options(parser) -> None:
         default=os.environ.get("CONFORMANCE_REPORT_DIR", DEFAULT_REPORT_DIR),
         help=f"where report.json is written (default: {DEFAULT_REPORT_DIR}/)",
     )
+    farm = parser.getgroup(
+        "conformance farms", "Linear/Dense conformance on test farms"
+    )
+    farm.addoption(
+        "--shard",
+        default=None,
+        help="run shard K of N (K/N): N shards together run every cell of the selection once",
+    )
+    farm.addoption(
+        "--threads",
+        default=None,
+        help="framework threads per process (default: usable CPUs / workers)",
+    )
+    farm.addoption(
+        "--example-db",
+        default=os.environ.get("CONFORMANCE_EXAMPLE_DB"),
+        help="shared Hypothesis example database directory (env CONFORMANCE_EXAMPLE_DB)",
+    )
+    farm.addoption(
+        "--example-db-read-only",
+        action="store_true",
+        help="replay the shared database's failures but save nothing (pull-request jobs)",
+    )
 
 
 def _choices(option: str, text: str, valid: tuple[str, ...]) -> tuple[str, ...]:
@@ -87,6 +115,30 @@ def _cap(option: str, text: str | None) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise OptionError(f"{option}: {text!r} is not a positive integer")
     return int(text)
+
+
+def _example_db(text: str | None, read_only: bool, seed) -> Path | None:
+    if text and seed is not None:
+        raise OptionError(
+            "--example-db: Hypothesis uses no example database under --hypothesis-seed; drop one"
+        )
+    if not text:
+        if read_only:
+            raise OptionError(
+                "--example-db-read-only: give the database with --example-db DIR"
+            )
+        return None
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"--example-db: {text} is not a directory")
+    if not read_only:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OptionError(
+                f"--example-db: cannot create {text}: {exc.strerror}"
+            ) from None
+    return path
 
 
 def parse(getoption) -> Selection:
@@ -116,6 +168,7 @@ def parse(getoption) -> Selection:
             max_rows=_cap("--max-rows", getoption("max_rows")),
         )
         registry = Registry.load(getoption("divergences"))
+        shard = Shard.parse(getoption("shard")) if getoption("shard") else None
     except (ValueError, RegistryError) as exc:
         raise OptionError(str(exc)) from None
     return Selection(
@@ -125,6 +178,14 @@ def parse(getoption) -> Selection:
         special_values=getoption("special_values"),
         registry=registry,
         report_dir=Path(getoption("report_dir")),
+        shard=shard,
+        threads=_cap("--threads", getoption("threads")),
+        example_db=_example_db(
+            getoption("example_db"),
+            getoption("example_db_read_only"),
+            getoption("hypothesis_seed"),
+        ),
+        example_db_read_only=getoption("example_db_read_only"),
     )
 
 

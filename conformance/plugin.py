@@ -12,6 +12,7 @@ import re
 import pytest
 
 from conformance.cell import Cell
+from conformance.farm import cap_threads, thread_cap, use_example_database
 from conformance.options import SELECTION, Selection
 
 CELL_PROPERTY = "conformance.cell"
@@ -21,6 +22,8 @@ NODEID = re.compile(
     r"conformance/test_\w+\.py::test_(?P<prop>\w+)\[(?P<params>[^\]]+)\]"
 )
 CELL = pytest.StashKey[Cell]()
+#: framework threads this process was capped to
+THREADS = pytest.StashKey[int]()
 
 
 def selection(config) -> Selection:
@@ -34,6 +37,36 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "needs(*features): subject methods the property calls beyond forward"
     )
+    if runs_cells(config):
+        sel = selection(config)
+        workers = getattr(config, "workerinput", {}).get("workercount", 1)
+        config.stash[THREADS] = thread_cap(sel.threads, workers)
+        cap_threads(sel.subjects, config.stash[THREADS])
+
+
+def runs_cells(config) -> bool:
+    """Whether this process runs test items (an xdist worker, or a run without workers)."""
+    return hasattr(config, "workerinput") or not getattr(
+        config.option, "numprocesses", None
+    )
+
+
+def pytest_sessionstart(session):
+    sel = selection(session.config)
+    if sel.example_db is not None:
+        use_example_database(sel.example_db, sel.example_db_read_only)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
+def pytest_collection_modifyitems(config, items):
+    """Keep this shard's cells (--shard K/N); the rest are deselected, as -k does."""
+    shard = selection(config).shard
+    if shard is None:
+        return
+    kept, dropped = shard.split(items)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_generate_tests(metafunc):

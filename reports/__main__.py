@@ -32,8 +32,10 @@ def show(args) -> int:
 
 def merge_command(args) -> int:
     shards = [(path, report.load(path)) for path in args.reports]
-    report.write_atomic(Path(args.output), report.dumps(merge(shards)))
-    print(f"merged {len(shards)} reports into {args.output}")
+    written = outputs.write_all(merge(shards), Path(args.output))
+    print(
+        f"merged {len(shards)} reports into {written[0]} (and junit.xml, summary.md, report.html)"
+    )
     return 0
 
 
@@ -63,9 +65,14 @@ def parser() -> argparse.ArgumentParser:
     c = commands.add_parser("show", help="summarise a report in the terminal")
     c.add_argument("report")
     c.set_defaults(run=show)
-    c = commands.add_parser("merge", help="merge shard reports into one")
+    c = commands.add_parser(
+        "merge", help="merge shard reports into one report directory"
+    )
     c.add_argument("reports", nargs="+")
-    c.add_argument("-o", "--output", required=True)
+    c.add_argument(
+        "-o", "--output", required=True,
+        help="directory for report.json, junit.xml, summary.md, report.html, reproducers",
+    )  # fmt: skip
     c.set_defaults(run=merge_command)
     c = commands.add_parser(
         "diff", help="the upgrade gate: exit 1 when the candidate regressed"

@@ -13,6 +13,38 @@ def _field(data: dict, dotted: str):
     return data
 
 
+def _shard_name(shard: dict) -> str:
+    return f"{shard['index']}/{shard['count']}"
+
+
+def missing_shards(reports: list[tuple[str, dict]]) -> list[str]:
+    """The shards K/N of the split that were not given; ReportError when the shards cannot be one split."""
+    shards = [(path, data["run"].get("shard")) for path, data in reports]
+    sharded = [(path, shard) for path, shard in shards if shard]
+    if not sharded:
+        return []
+    unsharded = next((path for path, shard in shards if not shard), None)
+    first_path, first = sharded[0]
+    if unsharded:
+        raise ReportError(
+            f"{first_path} is shard {_shard_name(first)} but {unsharded} is not a shard"
+        )
+    seen: dict[int, str] = {}
+    for path, shard in sharded:
+        if shard["count"] != first["count"]:
+            raise ReportError(
+                f"{first_path} is shard {_shard_name(first)} and {path} is shard "
+                f"{_shard_name(shard)}: not shards of one split"
+            )
+        if shard["index"] in seen:
+            raise ReportError(
+                f"{seen[shard['index']]} and {path} are both shard {_shard_name(shard)}: shards overlap"
+            )
+        seen[shard["index"]] = path
+    count = first["count"]
+    return [f"{k}/{count}" for k in range(1, count + 1) if k not in seen]
+
+
 def merge(reports: list[tuple[str, dict]]) -> dict:
     """One report from (path, report) shards; ReportError when they are not shards of one run."""
     if not reports:
@@ -28,6 +60,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
                 raise ReportError(
                     f"{path} and {first_path} are not shards of one run: their {field} differ"
                 )
+    missing = missing_shards(reports)
     cells: dict[tuple, tuple[str, dict]] = {}
     for path, data in reports:
         for cell in data["cells"]:
@@ -52,7 +85,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         f"{path}: {data['run']['incomplete_reason']}"
         for path, data in reports
         if not data["run"]["complete"]
-    ]
+    ] + ([f"shards not given: {', '.join(missing)}"] if missing else [])
     run = {
         "started": min(r["started"] for r in runs),
         "finished": max(r["finished"] for r in runs),
@@ -60,10 +93,16 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         "hypothesis": runs[0]["hypothesis"],
         "shard": None,
         "workers": sorted({w for r in runs for w in r["workers"]}),
+        "processes": {
+            f"{_shard_name(r['shard']) if r.get('shard') else path} {worker}": process
+            for (path, _), r in zip(reports, runs, strict=True)
+            for worker, process in r.get("processes", {}).items()
+        },
         "pytest_exit_status": max(r["pytest_exit_status"] for r in runs),
         "complete": not reasons,
         "incomplete_reason": "; ".join(reasons) or None,
         "merged_from": [path for path, _ in reports],
+        "missing_shards": missing,
     }
     environment = next(
         (data["environment"] for _, data in reports if data["environment"]), None

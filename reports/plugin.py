@@ -6,6 +6,8 @@ atomically; a cell whose worker crashed is recorded as crashed, and a cell that 
 (Ctrl-C, a crash that ended the run) as not-run, with the run marked incomplete.
 """
 
+import os
+import resource
 import sys
 from datetime import UTC, datetime
 
@@ -14,12 +16,13 @@ from hypothesis import settings
 
 from conformance.cell import Cell
 from conformance.options import SELECTION
-from conformance.plugin import CELL_PROPERTY, parse_nodeid
+from conformance.plugin import CELL_PROPERTY, THREADS, parse_nodeid
 from reports import outputs, report
 from reports.environment import fingerprint
 
 COLLECTOR = pytest.StashKey["Collector"]()
 ENVIRONMENT_PROPERTY = "conformance.environment"
+PROCESS_PROPERTY = "conformance.process"
 _SENT = pytest.StashKey[bool]()
 
 #: divergence outcomes that need a person's attention
@@ -35,16 +38,24 @@ WARNINGS = {
     wrapper=True, tryfirst=True
 )  # outermost: the cell record is attached by then
 def pytest_runtest_makereport(item, call):
-    """Send this process's environment fingerprint once, on its first cell record."""
+    """Send this process's environment fingerprint once, on its first cell record, and its
+    resources (threads, peak memory so far) on every cell record."""
     rep = yield
     config = item.config
-    if not config.stash.get(_SENT, False) and any(
-        k == CELL_PROPERTY for k, _ in rep.user_properties
-    ):
+    if not any(k == CELL_PROPERTY for k, _ in rep.user_properties):
+        return rep
+    if not config.stash.get(_SENT, False):
         config.stash[_SENT] = True
         rep.user_properties.append(
             (ENVIRONMENT_PROPERTY, fingerprint(config.stash[SELECTION].subjects))
         )
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    process = {
+        "pid": os.getpid(),
+        "threads": config.stash.get(THREADS, None),
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+    }
+    rep.user_properties.append((PROCESS_PROPERTY, process))
     return rep
 
 
@@ -67,6 +78,7 @@ class Collector:
         self.cells: dict[str, dict] = {}
         self.collected: set[str] = set()
         self.environment: dict | None = None
+        self.processes: dict[str, dict] = {}
         self.written: list[str] = []
         self.interrupted = False
         self.data: dict | None = None
@@ -81,9 +93,13 @@ class Collector:
 
     # -- what ran --------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report):
+        ran_on = None
         for key, value in report.user_properties:
             if key == CELL_PROPERTY:
                 self.cells[value["nodeid"]] = value
+                ran_on = value["worker"]
+            elif key == PROCESS_PROPERTY and ran_on is not None:
+                self.processes[ran_on] = value
             elif key == ENVIRONMENT_PROPERTY and self.environment is None:
                 self.environment = value
         if (
@@ -129,11 +145,17 @@ class Collector:
                 "seed": self.config.getoption("hypothesis_seed"),
                 "derandomize": profile.derandomize,
                 "max_examples": profile.max_examples,
+                "database": selection.example_db
+                and {
+                    "path": str(selection.example_db),
+                    "read_only": selection.example_db_read_only,
+                },
             },
-            "shard": None,
+            "shard": selection.shard and selection.shard.as_dict(),
             "workers": sorted(
                 {c["worker"] for c in self.cells.values() if c["worker"] != "none"}
             ),
+            "processes": dict(sorted(self.processes.items())),
             "pytest_exit_status": int(exitstatus),
             "complete": not reasons,
             "incomplete_reason": "; ".join(reasons) or None,

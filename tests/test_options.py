@@ -40,6 +40,24 @@ BAD_OPTIONS = {
         ["--hypothesis-profile", "fast"],
         "unknown profile 'fast'; valid: dev, ci, thorough",
     ),
+    "shard past the count": (
+        ["--shard", "3/2"],
+        "--shard: '3/2' is not K/N with 1 <= K <= N",
+    ),
+    "shard not a fraction": (["--shard", "half"], "--shard: 'half' is not K/N"),
+    "zero threads": (["--threads", "0"], "--threads: '0' is not a positive integer"),
+    "example database a file": (
+        ["--example-db", "README.md"],
+        "--example-db: README.md is not a directory",
+    ),
+    "read-only without a database": (
+        ["--example-db-read-only"],
+        "--example-db-read-only: give the database with --example-db DIR",
+    ),
+    "example database with a fixed seed": (
+        ["--example-db", "db", "--hypothesis-seed", "3"],
+        "--example-db: Hypothesis uses no example database under --hypothesis-seed",
+    ),
     "missing registry": (
         ["--divergences", "nowhere.toml"],
         "divergence registry nowhere.toml: cannot read it",

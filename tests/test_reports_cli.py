@@ -30,11 +30,11 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def runs(suite):
-    """The same selection unsharded (2 workers) and as two shards, one file each."""
+    """The same selection unsharded (2 workers) and as --shard 1/2 (2 workers) and 2/2."""
     return {
         "whole": suite(*FILES, "-n", "2", *SUBJECTS),
-        "a": suite(FILES[0], *SUBJECTS),
-        "b": suite(FILES[1], *SUBJECTS),
+        "a": suite(*FILES, "--shard", "1/2", "-n", "2", *SUBJECTS),
+        "b": suite(*FILES, "--shard", "2/2", *SUBJECTS),
     }
 
 
@@ -43,8 +43,15 @@ def verdicts(report: dict) -> dict:
     return {c["nodeid"]: {k: c[k] for k in keys} for c in report["cells"]}
 
 
+def test_shards_partition_the_cells(runs):
+    cells = {name: {c["nodeid"] for c in runs[name].report["cells"]} for name in runs}
+    assert cells["a"] and cells["b"] and not cells["a"] & cells["b"]
+    assert cells["a"] | cells["b"] == cells["whole"]
+    assert runs["a"].report["run"]["shard"] == {"index": 1, "count": 2}
+
+
 def test_merged_shards_give_the_verdicts_of_the_unsharded_run(runs, tmp_path):
-    out = tmp_path / "merged.json"
+    out = tmp_path / "merged"
     result = cli(
         "merge",
         runs["a"].report_dir / "report.json",
@@ -53,13 +60,22 @@ def test_merged_shards_give_the_verdicts_of_the_unsharded_run(runs, tmp_path):
         out,
     )
     assert result.returncode == 0, result.stderr
-    merged, whole = json.loads(out.read_text()), runs["whole"].report
+    merged, whole = json.loads((out / "report.json").read_text()), runs["whole"].report
     assert verdicts(merged) == verdicts(whole)
     assert merged["summary"] == whole["summary"]
     assert [(d["id"], d["status"]) for d in merged["divergences"]] == [
         (d["id"], d["status"]) for d in whole["divergences"]
     ]
-    assert cli("show", out).returncode == 0
+    assert merged["run"]["complete"] and merged["run"]["missing_shards"] == []
+    assert {"junit.xml", "summary.md", "report.html"} <= {p.name for p in out.iterdir()}
+    assert cli("show", out / "report.json").returncode == 0
+
+
+def test_a_missing_shard_leaves_the_merge_incomplete(runs, tmp_path):
+    result = cli("merge", runs["a"].report_dir / "report.json", "-o", tmp_path)
+    merged = json.loads((tmp_path / "report.json").read_text())
+    assert result.returncode == 0 and merged["run"]["missing_shards"] == ["2/2"]
+    assert "shards not given: 2/2" in merged["run"]["incomplete_reason"]
 
 
 def test_diff_of_a_report_with_itself_passes(runs):
@@ -212,7 +228,7 @@ def test_missing_and_unreadable_files_are_one_line(tmp_path):
 
 def test_shards_of_different_runs_or_overlapping_shards_do_not_merge(runs, tmp_path):
     other = edited(runs, tmp_path, lambda d: d["options"].update(dtypes=["float16"]))
-    out = tmp_path / "merged.json"
+    out = tmp_path / "merged"
     a = runs["a"].report_dir / "report.json"
     mismatched = cli("merge", a, other, "-o", out)
     assert (
@@ -221,4 +237,7 @@ def test_shards_of_different_runs_or_overlapping_shards_do_not_merge(runs, tmp_p
     )
     overlapping = cli("merge", a, a, "-o", out)
     assert overlapping.returncode == 2 and "shards overlap" in overlapping.stderr
+    thirds = edited(runs, tmp_path, lambda d: d["run"]["shard"].update(count=3))
+    split = cli("merge", a, thirds, "-o", out)
+    assert split.returncode == 2 and "not shards of one split" in split.stderr
     assert not out.exists()

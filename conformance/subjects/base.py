@@ -48,6 +48,9 @@ class Subject:
     def devices(self) -> list[str]:
         return ["cpu"]
 
+    def limit_threads(self, threads: int) -> None:
+        """Size the framework's thread pools (called once per process, before any cell runs)."""
+
     def unsupported(self, dtype: str, device: str) -> str | None:
         """Why this subject cannot run `dtype` on `device`, or None when it can."""
         return None

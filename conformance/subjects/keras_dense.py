@@ -55,6 +55,27 @@ class KerasDense(Subject):
             )
         return found
 
+    def limit_threads(self, threads):
+        backend = keras_backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            for pool in ("intra_op", "inter_op"):
+                try:
+                    getattr(tf.config.threading, f"set_{pool}_parallelism_threads")(
+                        threads
+                    )
+                except RuntimeError:  # TensorFlow already started: its pools stay
+                    pass
+        elif backend == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+        elif backend == "jax" and threads == 1:  # XLA reads its flags when jax starts
+            os.environ["XLA_FLAGS"] = " ".join(
+                [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen=false"]
+            ).strip()
+
     def build(self, in_features, out_features, bias, dtype, device):
         import keras
 

@@ -54,10 +54,21 @@ class TorchLinear(Subject):
             "bf16_reduced_precision_reduction": matmul.allow_bf16_reduced_precision_reduction,
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
             "cuda_devices": [
                 torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
             ],
         }
+
+    def limit_threads(self, threads):
+        import torch
+
+        torch.set_num_threads(threads)
+        if torch.get_num_interop_threads() != threads:
+            try:
+                torch.set_num_interop_threads(threads)
+            except RuntimeError:  # inter-op work already started: its pool stays
+                pass
 
     def build(self, in_features, out_features, bias, dtype, device):
         import torch

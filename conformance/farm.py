@@ -1,0 +1,92 @@
+"""Parallel test farms: deterministic shards, thread caps per worker, a shared example database.
+
+Contract of a shard: the N shards of one selection partition its cells (sorted by node id, cell
+i goes to shard i mod N + 1), so together they run every cell exactly once; each cell draws
+its cases from its own seed (derandomized profiles, or --hypothesis-seed), so a shard runs the
+very cases the unsharded run would.
+"""
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
+
+SHARD = re.compile(r"(?P<index>[1-9]\d*)/(?P<count>[1-9]\d*)")
+#: thread pools the frameworks size from the environment when they are first imported
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (1-based, as written on the command line: --shard 2/4)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        match = SHARD.fullmatch(text.strip())
+        if match is None or int(match["index"]) > int(match["count"]):
+            raise ValueError(
+                f"--shard: {text!r} is not K/N with 1 <= K <= N (e.g. 2/4)"
+            )
+        return cls(int(match["index"]), int(match["count"]))
+
+    def split(self, items: list) -> tuple[list, list]:
+        """(kept, dropped): this shard's items, in their original order, and the others'."""
+        order = sorted(range(len(items)), key=lambda i: items[i].nodeid)
+        mine = {
+            i for rank, i in enumerate(order) if rank % self.count == self.index - 1
+        }
+        kept = [item for i, item in enumerate(items) if i in mine]
+        dropped = [item for i, item in enumerate(items) if i not in mine]
+        return kept, dropped
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "count": self.count}
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def thread_cap(requested: int | None, workers: int) -> int:
+    """Threads per process: as requested, else the usable CPUs shared out among the workers."""
+    return requested or max(1, usable_cpus() // max(1, workers))
+
+
+def cap_threads(subjects, threads: int) -> None:
+    """Size every framework's thread pools to `threads` (before the frameworks start them)."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    for subject in subjects:
+        subject.limit_threads(threads)
+
+
+def use_example_database(path: Path, read_only: bool) -> None:
+    """Point the active Hypothesis profile at a directory database shared by every node.
+
+    Failures found anywhere are saved there and replayed first on every node; read-only nodes
+    (pull-request jobs) replay them but save nothing."""
+    database = DirectoryBasedExampleDatabase(str(path))
+    if read_only:
+        database = ReadOnlyDatabase(database)
+    name = settings.get_current_profile_name()
+    settings.register_profile(name, parent=settings.default, database=database)
+    settings.load_profile(name)
