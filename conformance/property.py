@@ -46,7 +46,14 @@ def within_bound(
     ):
         cell.record(subject.label, what, verdict)
         observation = f"accumulates its {what} in {cell.dtype}: {overspend_message(subject.label, what, verdict)}"
-        cell.deviation(subject.label, observation)
+        cell.deviation(
+            subject.label,
+            observation,
+            verdict=verdict.as_dict(),
+            what=what,
+            expected=expected,
+            bound=bound,
+        )
         return
     cell.spend(subject.label, what, verdict, expected=expected, bound=bound)
 

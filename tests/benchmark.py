@@ -1,19 +1,30 @@
-"""Throughput benchmark: examples/s per process for the forward and gradient properties, against
-the bare framework calls.
+"""Benchmark: examples/s per process for the forward and gradient properties against the bare
+framework calls, and the default CI run's wall time, scaling and memory with 1, 2, ... workers.
 
-    python -m tests.benchmark [--examples N] [--subjects torch,keras] [--dtypes float32,...]
-                              [--properties forward,gradients]
+    python -m tests.benchmark [--parts throughput,farm] [--examples N] [--subjects torch,keras]
+                              [--dtypes float32,...] [--properties forward,gradients]
+                              [--workers 1,2]
 
-For each property x subject x dtype it runs the real property (test_forward_within_bound or
-test_weight_gradient_within_bound; Hypothesis `ci` profile: derandomized, no database) for N
-examples in this process, then replays the very cases it drew as bare framework calls (load the
-weights into an already built layer and call it, or take its gradients) and prints both rates
-and their ratio. Nothing is asserted: the figures are printed.
+throughput: for each property x subject x dtype it runs the real property
+(test_forward_within_bound or test_weight_gradient_within_bound; Hypothesis `ci` profile:
+derandomized, no database) for N examples in this process, then replays the very cases it drew
+as bare framework calls (load the weights into an already built layer and call it, or take its
+gradients) and prints both rates and their ratio.
+
+farm: runs the default CI job (`pytest -n W --special-values --hypothesis-profile ci`) once per
+worker count W and prints its wall time, examples/s in all and per worker, the speed-up over the
+first worker count (the baseline, measured in the same invocation) and each worker's peak
+resident memory. Nothing is asserted: the figures are printed.
 """
 
 import argparse
 import importlib
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from hypothesis import settings
@@ -78,13 +89,62 @@ def bare_rate(prop: str, subject, cases) -> float:
     return len(cases) / (time.perf_counter() - started)
 
 
+def farm(workers: list[int]) -> None:
+    """The default CI run at each worker count: wall time, rates, speed-up, peak memory."""
+    print("the default CI run: pytest -n W --special-values --hypothesis-profile ci")
+    print(
+        f"{'workers':>7} {'wall s':>7} {'examples':>9} {'ex/s':>6} {'ex/s/worker':>12} "
+        f"{'speed-up':>9}  peak RSS per worker (MiB)"
+    )
+    baseline = None
+    for count in workers:
+        with tempfile.TemporaryDirectory() as tmp:
+            command = [
+                sys.executable, "-m", "pytest", "-q", "-n", str(count), "--special-values",
+                "--hypothesis-profile", "ci", f"--report-dir={tmp}",
+            ]  # fmt: skip
+            started = time.perf_counter()
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - started
+            path = Path(tmp) / "report.json"
+            if not path.exists():
+                sys.exit(
+                    f"the run wrote no report:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+                )
+            data = json.loads(path.read_text())
+        examples = sum(c["examples"] for c in data["cells"])
+        baseline = baseline or wall
+        peaks = [p["peak_rss_mib"] for p in data["run"]["processes"].values()]
+        print(
+            f"{count:>7} {wall:7.1f} {examples:>9} {examples / wall:6.0f} "
+            f"{examples / wall / count:12.0f} {baseline / wall:9.2f}  "
+            f"{', '.join(f'{p:.0f}' for p in peaks)}"
+        )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--subjects", default="torch,keras")
     parser.add_argument("--dtypes", default="float32")
     parser.add_argument("--properties", default="forward,gradients")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--parts", default="throughput,farm")
     args = parser.parse_args(argv)
+    parts = args.parts.split(",")
+    if unknown := set(parts) - {"throughput", "farm"}:
+        parser.error(f"unknown parts {sorted(unknown)}; valid: throughput, farm")
+    if "throughput" in parts:
+        throughput(args, parser)
+    if "farm" in parts:
+        try:
+            workers = [int(w) for w in args.workers.split(",")]
+        except ValueError:
+            parser.error(f"--workers: {args.workers!r} is not a list of integers")
+        farm(workers)
+
+
+def throughput(args, parser) -> None:
     dtypes, props = args.dtypes.split(","), args.properties.split(",")
     if unknown := set(dtypes) - set(DTYPES):
         parser.error(f"unknown dtypes {sorted(unknown)}; valid: {', '.join(DTYPES)}")

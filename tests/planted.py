@@ -95,6 +95,24 @@ class Float32ThroughFloat16(_Planted):
             return to_numpy(half.float())
 
 
+class HalfAccumulation(_Planted):
+    """float16 products summed one by one in float16 (a plausible kernel, and a reduced-precision one)."""
+
+    name = "planted-half-accumulation"
+
+    def forward(self, layer, x):
+        weight, bias = self.read(layer)
+        if weight.dtype != np.float16:
+            return super().forward(layer, x)
+        total = np.zeros((*x.shape[:-1], weight.shape[0]), np.float16)
+        for i in range(x.shape[-1]):  # products are exact in float32, then rounded
+            product = x[..., i, None].astype(np.float32) * weight[:, i].astype(
+                np.float32
+            )
+            total = total + product.astype(np.float16)
+        return total if bias is None else total + bias
+
+
 class BatchingBugFromRank3(_Planted):
     """For x of rank >= 3 the leading dims are flattened in the wrong order."""
 
@@ -359,6 +377,7 @@ PLANTED = {
     BiasIgnored: ("forward_within_bound", ("float16", "float32")),
     BiasAddedTwice: ("forward_within_bound", ("float16", "float32")),
     Float32ThroughFloat16: ("forward_within_bound", ("float32",)),
+    HalfAccumulation: ("forward_within_bound", ("float16",)),
     BatchingBugFromRank3: (
         "leading_shape_equals_flattened_batch",
         ("float16", "float32"),

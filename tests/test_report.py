@@ -107,6 +107,20 @@ def test_failure_carries_the_shrunk_case_verdict_blob_and_reproducer(planted_run
     ]["npz"].endswith(".npz")
 
 
+def test_reproducer_of_a_reduced_precision_failure_compares_against_the_oracle(
+    planted_run,
+):
+    """A result that fits only float16 accumulation fails as such, and its reproducer rechecks it."""
+    (cell,) = planted_run.cells(subject="planted-half-accumulation", dtype="float16")
+    assert "accumulates its forward in float16" in cell["failure"]["message"]
+    script = planted_run.report_dir / cell["failure"]["reproducer"]["script"]
+    replay = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, check=False
+    )
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "planted-half-accumulation: budget used" in replay.stdout
+
+
 def test_junit_xml_has_a_testcase_per_cell(planted_run):
     root = ET.parse(planted_run.report_dir / "junit.xml").getroot()
     cases = root.findall(".//testcase")
