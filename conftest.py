@@ -28,6 +28,10 @@ settings.register_profile(
 # Long runs explore with fresh randomness; no example database (its pareto-front bookkeeping
 # under target() costs milliseconds per example), failures still print a reproduce blob.
 settings.register_profile("thorough", max_examples=2500, database=None, **_COMMON)
+# A quick derandomized pass (the GPU check, backend smoke runs): JAX compiles every new shape.
+settings.register_profile(
+    "smoke", max_examples=25, derandomize=True, database=None, **_COMMON
+)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from conformance.formats import FORMATS
+from conformance.formats import FORMATS, TF32_U
 
 
 class ContractError(ValueError):
@@ -56,6 +56,72 @@ def cpu_contract(dtype: str, device: str = "cpu") -> Contract:
         eta_out=out.tiny,
         basis=f"CPU: operands exact in {dtype}, accumulation in {acc.name}, output rounded to {dtype}",
     )
+
+
+#: the --tf32 policies
+TF32_POLICIES = ("framework-default", "off", "on")
+
+
+def device_contract(
+    dtype: str, device: str, *, tf32: bool = False, reduced_reduction: bool = False
+) -> Contract:
+    """The contract on `device` given the flags in effect there.
+
+    CPU: `cpu_contract`. GPU: as on the CPU, except that float32 operands are rounded to TF32
+    (u_in = 2^-11) when TF32 is in effect, and float16/bfloat16 partial sums are kept in the
+    output format when reduced-precision reductions are allowed.
+    """
+    base = cpu_contract(dtype, device)
+    if device.split(":")[0] == "cpu":
+        return base
+    if dtype == "float32" and tf32:
+        return replace(
+            base,
+            u_in=TF32_U,
+            basis=f"{device}: float32 operands rounded to TF32 (u = 2^-11), accumulation in float32",
+        )
+    if dtype in ("float16", "bfloat16") and reduced_reduction:
+        return replace(
+            reduced_accumulation(base),
+            basis=f"{device}: reduced-precision reductions allowed: partial sums in {dtype}",
+        )
+    return replace(base, basis=base.basis.replace("CPU", device, 1))
+
+
+def without_tf32(contract: Contract) -> Contract | None:
+    """The strict float32 contract a TF32 contract stands in for, or None when it is not TF32."""
+    if contract.u_in != TF32_U:
+        return None
+    return replace(
+        contract,
+        u_in=0.0,
+        basis=f"{contract.device}: operands exact in float32 (TF32 off), accumulation in float32",
+    )
+
+
+def float32_evaluation(contract: Contract) -> Contract | None:
+    """A float64 contract's float32 evaluation (operands, sums and result rounded to float32, then
+    widened exactly), or None for other dtypes. Where the magnitudes pass float32's range the
+    evaluation overflows: see `past_float32_range`."""
+    if contract.dtype != "float64":
+        return None
+    f32 = FORMATS["float32"]
+    return replace(
+        contract,
+        u_in=f32.u,
+        u_acc=f32.u,
+        u_out=f32.u,
+        eta_acc=f32.tiny,
+        eta_out=f32.tiny,
+        basis=f"{contract.basis}; evaluated in float32 instead",
+    )
+
+
+def past_float32_range(bound: np.ndarray) -> np.ndarray:
+    """Where a float32-evaluation bound (>= 2u*M) says M reached float32's largest value: a float32
+    evaluation may overflow there, so any result is consistent with it."""
+    f32 = FORMATS["float32"]
+    return bound >= 2 * f32.u * float(np.finfo(np.float32).max)
 
 
 def reduced_accumulation(contract: Contract) -> Contract | None:

@@ -71,12 +71,38 @@ def thread_cap(requested: int | None, workers: int) -> int:
     return requested or max(1, usable_cpus() // max(1, workers))
 
 
-def cap_threads(subjects, threads: int) -> None:
-    """Size every framework's thread pools to `threads` (before the frameworks start them)."""
+def prepare_process(subjects, threads: int, tf32: str) -> None:
+    """Size every framework's thread pools to `threads` (before the frameworks start them) and
+    apply the TF32 policy."""
     for name in THREAD_ENV:
         os.environ[name] = str(threads)
     for subject in subjects:
-        subject.limit_threads(threads)
+        subject.prepare_process(threads, tf32)
+
+
+def visible_gpus() -> list[str]:
+    """GPUs this process may use: $CUDA_VISIBLE_DEVICES when set, else one index per GPU the
+    NVIDIA driver lists (read without starting CUDA)."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [
+            g.strip()
+            for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",")
+            if g.strip()
+        ]
+    try:
+        return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
+    except OSError:
+        return []
+
+
+def pin_gpu(worker: str | None) -> str | None:
+    """Pin xdist worker gwK to GPU K mod count (before any framework starts CUDA); the GPU or None."""
+    gpus = visible_gpus()
+    if worker is None or not gpus:
+        return None
+    gpu = gpus[int(worker.removeprefix("gw")) % len(gpus)]
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    return gpu
 
 
 def use_example_database(path: Path, read_only: bool) -> None:

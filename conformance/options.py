@@ -1,19 +1,23 @@
 """Command-line options of the suite, validated into one Selection (a bad value is a usage error)."""
 
 import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from conformance.contract import TF32_POLICIES
 from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
 from conformance.farm import Shard
 from conformance.formats import DTYPES
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
+from conformance.subjects.keras_dense import BACKENDS
 from strategies import Caps
 from strategies.cases import CAP_ENV
 
-PROFILES = ("dev", "ci", "thorough")
+PROFILES = ("dev", "ci", "thorough", "smoke")
 DEFAULT_REPORT_DIR = "conformance-report"
 
 
@@ -35,6 +39,14 @@ class Selection:
     threads: int | None = None
     example_db: Path | None = None
     example_db_read_only: bool = False
+    devices: tuple[str, ...] | None = None
+    tf32: str = "framework-default"
+
+    def selects(self, device: str) -> bool:
+        """Whether --devices selects `device` (every device when it was not given)."""
+        return self.devices is None or any(
+            device == d or device.startswith(f"{d}:") for d in self.devices
+        )
 
 
 def add_options(parser) -> None:
@@ -58,6 +70,22 @@ def add_options(parser) -> None:
         "--max-rows",
         default=None,
         help=f"largest product of leading dims drawn (env {CAP_ENV['max_rows']}, default {Caps.max_rows})",
+    )
+    group.addoption(
+        "--devices",
+        default=None,
+        help="comma-separated devices: cpu, cuda (every GPU), cuda:N (default: every device found, "
+        "plus a cuda:0 slot that skips, saying why, when there is no GPU)",
+    )
+    group.addoption(
+        "--tf32",
+        default="framework-default",
+        help=f"TF32 for float32 matmuls on GPUs, set in every framework: {', '.join(TF32_POLICIES)}",
+    )
+    group.addoption(
+        "--keras-backend",
+        default=None,
+        help=f"Keras 3 backend for this run ({', '.join(BACKENDS)}; default: $KERAS_BACKEND, else tensorflow)",
     )
     group.addoption(
         "--special-values",
@@ -141,8 +169,43 @@ def _example_db(text: str | None, read_only: bool, seed) -> Path | None:
     return path
 
 
+DEVICE = re.compile(r"cpu(:\d+)?|cuda(:\d+)?")
+
+
+def _devices(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    chosen = tuple(dict.fromkeys(d.strip() for d in text.split(",") if d.strip()))
+    wrong = [d for d in chosen if not DEVICE.fullmatch(d)]
+    if wrong or not chosen:
+        raise OptionError(
+            f"--devices: unknown device {', '.join(wrong) or repr(text)}; valid: cpu, cuda, cuda:N"
+        )
+    return chosen
+
+
+def select_keras_backend(option: str | None) -> None:
+    """Make --keras-backend (or $KERAS_BACKEND) the backend Keras loads; it must precede Keras' import."""
+    chosen = option or os.environ.get("KERAS_BACKEND")
+    if chosen is None:
+        return
+    where = "--keras-backend" if option else "KERAS_BACKEND"
+    if chosen not in BACKENDS:
+        raise OptionError(
+            f"{where}: unknown backend {chosen!r}; valid: {', '.join(BACKENDS)}"
+        )
+    keras = sys.modules.get("keras")
+    if keras is not None and keras.backend.backend() != chosen:
+        raise OptionError(
+            f"{where}: Keras is already imported with the {keras.backend.backend()} backend; "
+            "one backend per process"
+        )
+    os.environ["KERAS_BACKEND"] = chosen
+
+
 def parse(getoption) -> Selection:
     """Validate every option; raises OptionError with one line naming the valid values."""
+    select_keras_backend(getoption("keras_backend"))
     profile = getoption("hypothesis_profile")
     if profile is not None and profile not in PROFILES:
         raise OptionError(
@@ -186,6 +249,8 @@ def parse(getoption) -> Selection:
             getoption("hypothesis_seed"),
         ),
         example_db_read_only=getoption("example_db_read_only"),
+        devices=_devices(getoption("devices")),
+        tf32=_choices("--tf32", getoption("tf32"), TF32_POLICIES)[0],
     )
 
 

@@ -6,14 +6,19 @@ under pytest-xdist.
 """
 
 import itertools
-import os
 import re
 
 import pytest
 
 from conformance.cell import Cell
-from conformance.farm import cap_threads, thread_cap, use_example_database
+from conformance.farm import (
+    pin_gpu,
+    prepare_process,
+    thread_cap,
+    use_example_database,
+)
 from conformance.options import SELECTION, Selection
+from conformance.subjects import Subject
 
 CELL_PROPERTY = "conformance.cell"
 #: Hypothesis' reproduce line, printed with every failure under print_blob=True
@@ -24,6 +29,8 @@ NODEID = re.compile(
 CELL = pytest.StashKey[Cell]()
 #: framework threads this process was capped to
 THREADS = pytest.StashKey[int]()
+#: the GPU this worker was pinned to (CUDA_VISIBLE_DEVICES), or None
+GPU = pytest.StashKey["str | None"]()
 
 
 def selection(config) -> Selection:
@@ -37,11 +44,15 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "needs(*features): subject methods the property calls beyond forward"
     )
+    config.addinivalue_line(
+        "markers", "cross_device: compares each non-CPU device with the CPU"
+    )
     if runs_cells(config):
         sel = selection(config)
-        workers = getattr(config, "workerinput", {}).get("workercount", 1)
-        config.stash[THREADS] = thread_cap(sel.threads, workers)
-        cap_threads(sel.subjects, config.stash[THREADS])
+        worker = getattr(config, "workerinput", {})
+        config.stash[GPU] = pin_gpu(worker.get("workerid"))
+        config.stash[THREADS] = thread_cap(sel.threads, worker.get("workercount", 1))
+        prepare_process(sel.subjects, config.stash[THREADS], sel.tf32)
 
 
 def runs_cells(config) -> bool:
@@ -74,8 +85,14 @@ def pytest_generate_tests(metafunc):
     if "cell" not in names:
         return
     sel = selection(metafunc.config)
+    cross = metafunc.definition.get_closest_marker("cross_device") is not None
     if "subject" in names:
-        targets = [(s, d) for s in sel.subjects for d in s.devices()]
+        targets = [
+            (s, d)
+            for s in sel.subjects
+            for d in s.devices()
+            if sel.selects(d) and not (cross and d == "cpu")
+        ]
         metafunc.parametrize(
             ("subject", "device"), targets, ids=[f"{s.label}-{d}" for s, d in targets]
         )
@@ -84,6 +101,7 @@ def pytest_generate_tests(metafunc):
             ((a, b), d)
             for a, b in itertools.combinations(sel.subjects, 2)
             for d in sorted(set(a.devices()) & set(b.devices()))
+            if sel.selects(d)
         ]
         metafunc.parametrize(
             ("pair", "device"),
@@ -95,10 +113,13 @@ def pytest_generate_tests(metafunc):
 
 
 def _subjects(item) -> tuple | None:
+    """The subjects of a cell's item; None for other items (and for an empty parametrization,
+    which pytest skips: e.g. the cross-device property when no second device is selected)."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     if "dtype" not in params:
         return None
-    return params.get("pair") or ((params["subject"],) if "subject" in params else None)
+    found = params.get("pair") or (params.get("subject"),)
+    return tuple(found) if all(isinstance(s, Subject) for s in found) else None
 
 
 def build_cell(item) -> Cell:
@@ -110,6 +131,7 @@ def build_cell(item) -> Cell:
         prop, label, params["dtype"], params["device"]
     )
     cell = Cell(prop, label, params["dtype"], params["device"], divergences)
+    cell.tf32 = selection(item.config).tf32
     cell.contracts = {
         s.label: s.contract(cell.dtype, cell.device).as_dict() for s in _subjects(item)
     }
@@ -132,7 +154,9 @@ def cell(request) -> Cell:
         record.skip_reason = "special values are opt-in: pass --special-values"
     needs = request.node.get_closest_marker("needs")
     for subject in _subjects(request.node):
-        reason = subject.unsupported(record.dtype, record.device)
+        reason = subject.missing_device(record.device) or subject.unsupported(
+            record.dtype, record.device
+        )
         if reason:
             reason = f"{subject.label} on {record.device}: {reason}"
         elif needs:
@@ -177,7 +201,7 @@ def pytest_runtest_makereport(item, call):
             report.wasxfail = data["reason"]
     data["nodeid"] = item.nodeid
     data["duration_s"] = round(report.duration, 6)
-    data["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    data["worker"] = getattr(item.config, "workerinput", {}).get("workerid", "main")
     blob = REPRODUCE_BLOB.search(report.longreprtext) if report.failed else None
     if blob and data["failure"] is not None:
         data["failure"]["reproduce_blob"] = blob.group(0)
@@ -190,5 +214,8 @@ def parse_nodeid(nodeid: str) -> tuple[str, str, str, str] | None:
     match = NODEID.fullmatch(nodeid)
     if match is None:
         return None
-    subject, device, dtype = match["params"].rsplit("-", 2)
+    parts = match["params"].rsplit("-", 2)
+    if len(parts) != 3:  # an empty parametrization (e.g. no device selected for it)
+        return None
+    subject, device, dtype = parts
     return match["prop"], subject.replace("~", " vs "), dtype, device

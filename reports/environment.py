@@ -48,7 +48,7 @@ def fingerprint(subjects) -> dict:
         "cpu": cpu(),
         "versions": versions(subjects),
         "subjects": {
-            s.label: {"devices": s.devices(), **s.environment()} for s in subjects
+            s.label: {"devices": s.found_devices(), **s.environment()} for s in subjects
         },
     }
     return json.loads(json.dumps(found, default=str))  # it travels between processes

@@ -16,7 +16,7 @@ from hypothesis import settings
 
 from conformance.cell import Cell
 from conformance.options import SELECTION
-from conformance.plugin import CELL_PROPERTY, THREADS, parse_nodeid
+from conformance.plugin import CELL_PROPERTY, GPU, THREADS, parse_nodeid
 from reports import outputs, report
 from reports.environment import fingerprint
 
@@ -53,6 +53,7 @@ def pytest_runtest_makereport(item, call):
     process = {
         "pid": os.getpid(),
         "threads": config.stash.get(THREADS, None),
+        "gpu": config.stash.get(GPU, None),
         "peak_rss_mib": round(peak_kib / 1024, 1),
     }
     rep.user_properties.append((PROCESS_PROPERTY, process))

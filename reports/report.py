@@ -7,8 +7,6 @@ from collections import Counter
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import jsonschema
-
 SCHEMA_VERSION = 2
 TOOL = "linear-dense-conformance"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
@@ -23,6 +21,10 @@ STATUSES = (
     "known-divergence",
     "divergence-resolved",
 )
+
+
+#: statuses of cells whose examples never ran
+NEVER_RAN = ("skipped", "not-run", "crashed", "error")
 
 
 class ReportError(ValueError):
@@ -46,7 +48,8 @@ def divergence_outcomes(
     its properties ran), unreached (they ran and the entry applies to the selected subjects and
     dtypes, yet no cell reached it: a warning), or not-applicable."""
     ran = {c["property"] for c in cells if c["status"] not in ("not-run", "crashed")}
-    devices = {c["device"] for c in cells}
+    # devices where something ran: an entry for GPUs is not-applicable to a run whose GPU cells skip
+    devices = {c["device"] for c in cells if c["status"] not in NEVER_RAN}
     outcomes = []
     for entry in entries:
         fields = {
@@ -146,6 +149,8 @@ def build(*, cells: list[dict], selection, environment: dict | None, run: dict) 
             "special_values": selection.special_values,
             "divergences": selection.registry.path,
             "plugins": {s.label: s.spec for s in selection.subjects if ":" in s.spec},
+            "devices": selection.devices and list(selection.devices),
+            "tf32": selection.tf32,
         },
         "summary": summary(cells),
         "cells": cells,
@@ -169,6 +174,8 @@ def validate(data) -> None:
         raise ReportError(
             f"schema version {data.get('schema_version')!r}; this tool reads version {SCHEMA_VERSION}"
         )
+    import jsonschema  # only where reports are read back (a GPU box may run the suite without it)
+
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema()).iter_errors(data)
     )

@@ -1,5 +1,6 @@
 """Helpers for the self-tests: run the conformance suite in a subprocess and read its report."""
 
+import fcntl
 import importlib
 import json
 import os
@@ -15,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 class SuiteRun:
     """A finished run of the suite: exit status, output and (when written) its report."""
 
-    def __init__(self, proc: subprocess.CompletedProcess, report_dir: Path):
-        self.returncode = proc.returncode
-        self.output = proc.stdout + proc.stderr
+    def __init__(self, returncode: int, output: str, report_dir: Path):
+        self.returncode = returncode
+        self.output = output
         self.report_dir = report_dir
         path = report_dir / "report.json"
         self.report = json.loads(path.read_text()) if path.exists() else None
@@ -29,14 +30,22 @@ class SuiteRun:
 
 
 def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> SuiteRun:
-    """`python -m pytest ARGS` from the project root, derandomized (ci profile), report in tmp_path."""
+    """`python -m pytest ARGS` from the project root, derandomized (ci profile), on the CPU unless
+    ARGS say --devices, report in tmp_path."""
     report_dir = tmp_path / "report"
+    if not any(a.startswith("--devices") for a in args):
+        args = (
+            "--devices",
+            "cpu",
+            *args,
+        )  # the machine has no GPU: leave out the skipping slots
     command = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
         "--hypothesis-profile", "ci", "--report-dir", str(report_dir), *args,
     ]  # fmt: skip
-    environ = {**os.environ, **(env or {})}
-    environ.pop("PYTEST_ADDOPTS", None)
+    # a fresh run: nothing of the pytest (or xdist worker) running these self-tests
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    environ.update(env or {})
     proc = subprocess.run(
         command,
         check=False,
@@ -46,7 +55,26 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> SuiteRun:
         env=environ,
         timeout=900,
     )
-    return SuiteRun(proc, report_dir)
+    output = proc.stdout + proc.stderr
+    (tmp_path / "run.json").write_text(
+        json.dumps({"returncode": proc.returncode, "output": output})
+    )
+    return SuiteRun(proc.returncode, output, report_dir)
+
+
+def shared_run(tmp_path_factory, name: str, *args: str) -> SuiteRun:
+    """One run of the suite for the whole self-test session, also under xdist: the first worker
+    to ask runs it (holding a lock), the others read its result."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    where = root / f"shared-{name}"
+    where.mkdir(exist_ok=True)
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (where / "run.json").exists():
+            return run_suite(where, *args)
+    done = json.loads((where / "run.json").read_text())
+    return SuiteRun(done["returncode"], done["output"], where / "report")
 
 
 @pytest.fixture(scope="session")
@@ -59,11 +87,11 @@ def suite(tmp_path_factory):
     return run
 
 
-def node(prop: str, subject: str, dtype: str) -> str:
-    """The node id of one cell: conformance/<module>.py::test_<prop>[<subject>-cpu-<dtype>]."""
+def node(prop: str, subject: str, dtype: str, device: str = "cpu") -> str:
+    """The node id of one cell: conformance/<module>.py::test_<prop>[<subject>-<device>-<dtype>]."""
     for path in sorted((ROOT / "conformance").glob("test_*.py")):
         if hasattr(importlib.import_module(f"conformance.{path.stem}"), f"test_{prop}"):
-            return f"conformance/{path.name}::test_{prop}[{subject}-cpu-{dtype}]"
+            return f"conformance/{path.name}::test_{prop}[{subject}-{device}-{dtype}]"
     raise LookupError(f"no property {prop}")
 
 
@@ -73,19 +101,22 @@ def selected_cells() -> list[str]:
 
     nodes = []
     for planted, (prop, dtypes) in PLANTED.items():
-        nodes += [node(prop, planted.name, dtype) for dtype in dtypes]
-        nodes += [node(prop, "torch", dtype) for dtype in dtypes]
+        device = getattr(planted, "device", "cpu")
+        nodes += [node(prop, planted.name, dtype, device) for dtype in dtypes]
+        if device == "cpu":  # real torch, on the same cells
+            nodes += [node(prop, "torch", dtype) for dtype in dtypes]
     for planted in FORWARD_INTACT:
         nodes.append(node("forward_within_bound", planted.name, "float32"))
     return sorted(set(nodes))
 
 
 @pytest.fixture(scope="session")
-def planted_run(suite):
+def planted_run(tmp_path_factory):
     """The suite over real torch and every planted subject, on 2 workers, only the cells that matter."""
     from tests.planted import PLANTED
 
     specs = ",".join(f"tests.planted:{cls.__name__}" for cls in PLANTED)
-    return suite(
-        "-n", "2", "--special-values", "--subjects", f"torch,{specs}", *selected_cells()
-    )
+    return shared_run(
+        tmp_path_factory, "planted", "-n", "2", "--special-values",
+        "--subjects", f"torch,{specs}", *selected_cells(),
+    )  # fmt: skip

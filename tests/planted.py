@@ -370,6 +370,30 @@ class EmptyBatchGradientsNotZero(_Planted):
         return dx, dweight, dbias
 
 
+class SecondDeviceDropsBias(_Planted):
+    """Right on the CPU, drops the bias on its second device: a stand-in "cpu:1" (a layer on the
+    CPU flagged as the other device), as a GPU-only kernel bug would."""
+
+    name = "planted-second-device-drops-bias"
+    #: the device its planted cells run on
+    device = "cpu:1"
+
+    def found_devices(self):
+        return ["cpu", self.device]
+
+    def build(self, in_features, out_features, bias, dtype, device):
+        layer = super().build(in_features, out_features, bias, dtype, "cpu")
+        layer.stand_in = device == self.device
+        return layer
+
+    def forward(self, layer, x):
+        if not layer.stand_in or layer.bias is None:
+            return super().forward(layer, x)
+        weight, _ = self.read(layer)
+        product = x.astype(np.float64) @ weight.astype(np.float64).T
+        return product.astype(weight.dtype)
+
+
 #: planted subject -> (property that must report it, dtypes the bug shows on)
 PLANTED = {
     ReshapedNotTransposed: ("forward_within_bound", ("float32",)),
@@ -378,6 +402,7 @@ PLANTED = {
     BiasAddedTwice: ("forward_within_bound", ("float16", "float32")),
     Float32ThroughFloat16: ("forward_within_bound", ("float32",)),
     HalfAccumulation: ("forward_within_bound", ("float16",)),
+    SecondDeviceDropsBias: ("device_agrees_with_cpu", ("float32",)),
     BatchingBugFromRank3: (
         "leading_shape_equals_flattened_batch",
         ("float16", "float32"),

@@ -49,6 +49,13 @@ def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=
     return y.reshape(*x.shape[:-1], weight.shape[0])
 
 
+def tf32(a: np.ndarray) -> np.ndarray:
+    """float32 values rounded to TF32 (nearest even at 10 fraction bits), as Ampere+ tensor cores do."""
+    bits = a.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0xFFF + ((bits >> 13) & 1)) & 0xFFFFE000
+    return rounded.astype(np.uint32).view(np.float32)
+
+
 def accumulator(dtype: str):
     return np.float64 if dtype == "float64" else np.float32
 
@@ -94,7 +101,8 @@ def test_modelled_implementations_stay_within_bound(dtype, variant, data):
     assert budget(got, reference, cpu_contract(dtype)) <= 1
 
 
-def _positive_case(n: int, rows: int, dtype: str, seed: int = 0):
+def positive_case(n: int, rows: int, dtype: str, seed: int = 0):
+    """x (rows, n) and W (8, n) uniform in [0.5, 1): no cancellation, so rounding errors add up."""
     rng = np.random.default_rng(seed)
     fmt = FORMATS[dtype]
     x = rng.uniform(0.5, 1.0, (rows, n)).astype(fmt.numpy)
@@ -103,19 +111,13 @@ def _positive_case(n: int, rows: int, dtype: str, seed: int = 0):
 
 
 def test_float16_accumulated_in_float16_fails_the_float32_accumulation_contract():
-    x, weight, reference = _positive_case(32, 16, "float16")
+    x, weight, reference = positive_case(32, 16, "float16")
     got = accumulate(x, weight, None, np.float16, "float16")
     assert budget(got, reference, cpu_contract("float16")) > 1
 
 
 def test_float32_from_tf32_rounded_inputs_fails_the_cpu_contract_but_not_a_tf32_one():
-    x, weight, reference = _positive_case(32, 16, "float32")
-
-    def tf32(a):  # round to nearest even at 10 fraction bits
-        bits = a.view(np.uint32).astype(np.uint64)
-        rounded = (bits + 0xFFF + ((bits >> 13) & 1)) & 0xFFFFE000
-        return rounded.astype(np.uint32).view(np.float32)
-
+    x, weight, reference = positive_case(32, 16, "float32")
     got = accumulate(tf32(x), tf32(weight), None, np.float32, "float32")
     assert budget(got, reference, cpu_contract("float32")) > 1
     assert budget(got, reference, replace(cpu_contract("float32"), u_in=TF32_U)) <= 1

@@ -28,7 +28,9 @@ def test_run_block_says_how_it_ran(planted_run):
         "seed": None,
         "derandomize": True,
         "max_examples": 100,
+        "database": None,
     }
+    assert set(run["processes"]) == {"gw0", "gw1"}
     assert (
         run["complete"] is True
         and run["incomplete_reason"] is None

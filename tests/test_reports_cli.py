@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shared_run
 
 SUBJECTS = (
     "--subjects",
@@ -28,13 +28,17 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def runs(suite):
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
     """The same selection unsharded (2 workers) and as --shard 1/2 (2 workers) and 2/2."""
     return {
-        "whole": suite(*FILES, "-n", "2", *SUBJECTS),
-        "a": suite(*FILES, "--shard", "1/2", "-n", "2", *SUBJECTS),
-        "b": suite(*FILES, "--shard", "2/2", *SUBJECTS),
+        "whole": shared_run(tmp_path_factory, "whole", *FILES, "-n", "2", *SUBJECTS),
+        "a": shared_run(
+            tmp_path_factory, "shard-1", *FILES, "--shard", "1/2", "-n", "2", *SUBJECTS
+        ),
+        "b": shared_run(
+            tmp_path_factory, "shard-2", *FILES, "--shard", "2/2", *SUBJECTS
+        ),
     }
 
 

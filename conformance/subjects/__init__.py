@@ -4,10 +4,10 @@ import functools
 import importlib
 
 from conformance.subjects.base import REQUIRED_METHODS, Subject
-from conformance.subjects.keras_dense import KerasDense
+from conformance.subjects.keras_dense import KerasDense, TfKerasDense
 from conformance.subjects.torch_linear import TorchLinear
 
-BUILTIN = {"torch": TorchLinear, "keras": KerasDense}
+BUILTIN = {"torch": TorchLinear, "keras": KerasDense, "tf_keras": TfKerasDense}
 
 
 class SubjectError(ValueError):

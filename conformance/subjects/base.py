@@ -12,7 +12,7 @@ import importlib.util
 
 import numpy as np
 
-from conformance.contract import Contract, cpu_contract
+from conformance.contract import Contract, device_contract
 
 
 class Subject:
@@ -45,18 +45,37 @@ class Subject:
         """What the framework reports about itself: BLAS/oneDNN, precision and determinism flags, devices."""
         return {}
 
-    def devices(self) -> list[str]:
+    def found_devices(self) -> list[str]:
+        """Devices the framework can use here: "cpu", then "cuda:N" for each visible GPU."""
         return ["cpu"]
 
-    def limit_threads(self, threads: int) -> None:
-        """Size the framework's thread pools (called once per process, before any cell runs)."""
+    def devices(self) -> list[str]:
+        """Devices to test: those found, plus a cuda:0 slot when no GPU is (its cells skip, saying why)."""
+        found = self.found_devices()
+        return found if len(found) > 1 else [*found, "cuda:0"]
+
+    def missing_device(self, device: str) -> str | None:
+        """Why `device` cannot be used here, or None when it can."""
+        if device in self.found_devices():
+            return None
+        kind = "CUDA device" if device.startswith("cuda") else f"device {device}"
+        return f"no {kind} visible to {self.label}"
+
+    def prepare_process(self, threads: int, tf32: str) -> None:
+        """Once per process, before any cell runs: size the framework's thread pools to `threads`
+        and apply the TF32 policy (framework-default leaves the framework's own setting)."""
 
     def unsupported(self, dtype: str, device: str) -> str | None:
         """Why this subject cannot run `dtype` on `device`, or None when it can."""
         return None
 
     def contract(self, dtype: str, device: str) -> Contract:
-        return cpu_contract(dtype, device)
+        """Precision assumptions on `device`, from the flags in effect (TF32, reduced-precision reductions)."""
+        return device_contract(dtype, device, **self.precision_flags(dtype, device))
+
+    def precision_flags(self, dtype: str, device: str) -> dict:
+        """{"tf32": bool, "reduced_reduction": bool} in effect for `dtype` on `device` (none on the CPU)."""
+        return {}
 
     # -- the layer itself -------------------------------------------------------------------
     def build(

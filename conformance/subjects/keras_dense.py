@@ -1,4 +1,5 @@
-"""Subject `keras`: keras.layers.Dense on the active Keras backend, kernel (in, out) = weight^T."""
+"""Subjects `keras` (keras.layers.Dense on the active Keras 3 backend) and `tf_keras` (legacy Keras 2's
+Dense, which `tf.keras` is under TF_USE_LEGACY_KERAS=1): kernel (in, out) = weight^T."""
 
 import json
 import os
@@ -6,12 +7,17 @@ import os
 import numpy as np
 
 from conformance.subjects.base import Subject
+from conformance.subjects.keras_autodiff import AUTODIFF, variables
+from conformance.subjects.torch_linear import set_torch_tf32, torch_precision_flags
 
 BACKEND_MODULES = {
     "tensorflow": ("keras", "tensorflow"),
     "jax": ("keras", "jax"),
     "torch": ("keras", "torch"),
 }
+BACKENDS = tuple(BACKEND_MODULES)
+#: JAX matmul precisions that keep float32 operands in float32 on a GPU (the others allow TF32)
+JAX_FULL_FLOAT32 = ("float32", "highest")
 
 
 def keras_backend() -> str:
@@ -26,124 +32,229 @@ def keras_backend() -> str:
         return "tensorflow"
 
 
+def tensorflow_gpus() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def prepare_tensorflow(threads: int, tf32: str) -> None:
+    """Thread pools, memory growth on every GPU (workers share them), the TF32 policy."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # TensorFlow already started: its settings stay
+        pass
+    if tf32 != "framework-default":
+        tf.config.experimental.enable_tensor_float_32_execution(tf32 == "on")
+
+
+def tensorflow_environment() -> dict:
+    import tensorflow as tf
+
+    return {
+        "tensorflow_build": tf.sysconfig.get_build_info(),
+        "tensor_float_32_execution": tf.config.experimental.tensor_float_32_execution_enabled(),
+        "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "deterministic_ops": os.environ.get("TF_DETERMINISTIC_OPS", "unset"),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "physical_devices": [d.name for d in tf.config.list_physical_devices()],
+    }
+
+
 class KerasDense(Subject):
     name = "keras"
 
     @property
     def requires(self) -> tuple[str, ...]:
-        return BACKEND_MODULES.get(keras_backend(), ("keras",))
+        return BACKEND_MODULES.get(self.backend(), ("keras",))
 
     @property
     def label(self) -> str:
-        return f"keras/{keras_backend()}"
+        return f"keras/{self.backend()}"
 
-    def environment(self):
+    def backend(self) -> str:
+        return keras_backend()
+
+    def keras(self):
         import keras
 
+        return keras
+
+    def scope(self, device: str):
+        """Where the layer's variables live and its ops run."""
+        kind, _, index = device.partition(":")
+        return self.keras().device(f"{'gpu' if kind == 'cuda' else kind}:{index or 0}")
+
+    def environment(self):
+        keras = self.keras()
         found = {"backend": keras.backend.backend(), "floatx": keras.config.floatx()}
-        if found["backend"] == "tensorflow":
-            import tensorflow as tf
+        if self.backend() == "tensorflow":
+            found.update(tensorflow_environment())
+        elif self.backend() == "jax":
+            import jax
 
             found.update(
-                build=tf.sysconfig.get_build_info(),
-                tensor_float_32_execution=tf.config.experimental.tensor_float_32_execution_enabled(),
-                onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-                deterministic_ops=os.environ.get("TF_DETERMINISTIC_OPS", "unset"),
-                intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
-                inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
-                devices=[d.name for d in tf.config.list_physical_devices()],
+                jax_devices=[str(d) for d in jax.devices()],
+                jax_enable_x64=jax.config.jax_enable_x64,
+                jax_default_matmul_precision=jax.config.jax_default_matmul_precision,
+                xla_flags=os.environ.get("XLA_FLAGS", ""),
+            )
+        else:
+            import torch
+
+            found.update(
+                torch_threads=torch.get_num_threads(),
+                torch_float32_matmul_precision=torch.get_float32_matmul_precision(),
             )
         return found
 
-    def limit_threads(self, threads):
-        backend = keras_backend()
+    def found_devices(self):
+        backend = self.backend()
         if backend == "tensorflow":
-            import tensorflow as tf
+            count = tensorflow_gpus()
+        elif backend == "jax":
+            import jax
 
-            for pool in ("intra_op", "inter_op"):
-                try:
-                    getattr(tf.config.threading, f"set_{pool}_parallelism_threads")(
-                        threads
-                    )
-                except RuntimeError:  # TensorFlow already started: its pools stay
-                    pass
+            count = sum(d.platform == "gpu" for d in jax.devices())
+        else:
+            import torch
+
+            count = torch.cuda.device_count()
+        return ["cpu"] + [f"cuda:{i}" for i in range(count)]
+
+    def prepare_process(self, threads, tf32):
+        backend = self.backend()
+        if backend == "tensorflow":
+            prepare_tensorflow(threads, tf32)
         elif backend == "torch":
             import torch
 
             torch.set_num_threads(threads)
-        elif backend == "jax" and threads == 1:  # XLA reads its flags when jax starts
-            os.environ["XLA_FLAGS"] = " ".join(
-                [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen=false"]
-            ).strip()
+            if tf32 != "framework-default":
+                set_torch_tf32(tf32 == "on")
+        else:  # XLA reads its flags when jax starts: set them first
+            os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+            if threads == 1:
+                os.environ["XLA_FLAGS"] = " ".join(
+                    [
+                        os.environ.get("XLA_FLAGS", ""),
+                        "--xla_cpu_multi_thread_eigen=false",
+                    ]
+                ).strip()
+            if tf32 != "framework-default":
+                import jax
 
+                precision = "tensorfloat32" if tf32 == "on" else "float32"
+                jax.config.update("jax_default_matmul_precision", precision)
+
+    def precision_flags(self, dtype, device):
+        if not device.startswith("cuda"):
+            return {}
+        backend = self.backend()
+        if backend == "torch":
+            return torch_precision_flags(dtype, device)
+        if backend == "jax":
+            import jax
+
+            precision = jax.config.jax_default_matmul_precision
+            return {"tf32": str(precision).lower() not in JAX_FULL_FLOAT32}
+        import tensorflow as tf
+
+        return {"tf32": tf.config.experimental.tensor_float_32_execution_enabled()}
+
+    # -- the layer ----------------------------------------------------------------------------
     def build(self, in_features, out_features, bias, dtype, device):
-        import keras
-
-        layer = keras.layers.Dense(out_features, use_bias=bias, dtype=dtype)
-        layer.build((None, in_features))
+        with self.scope(device):
+            layer = self.keras().layers.Dense(out_features, use_bias=bias, dtype=dtype)
+            layer.build((None, in_features))
+        layer.conformance_device = device
         return layer
 
     def load(self, layer, weight, bias):
-        layer.kernel.assign(weight.T)
-        if bias is not None:
-            layer.bias.assign(bias)
+        with self.scope(layer.conformance_device):
+            layer.kernel.assign(weight.T)
+            if bias is not None:
+                layer.bias.assign(bias)
 
     def read(self, layer):
-        import keras
-
-        kernel = keras.ops.convert_to_numpy(layer.kernel)
-        bias = keras.ops.convert_to_numpy(layer.bias) if layer.use_bias else None
+        host = self.autodiff().host
+        kernel = host(self.value(layer.kernel))
+        bias = host(self.value(layer.bias)) if layer.use_bias else None
         return np.ascontiguousarray(kernel.T), bias
 
+    @staticmethod
+    def value(variable):
+        """The backend tensor a Keras 3 variable holds."""
+        return variable.value
+
     def forward(self, layer, x):
-        import keras
+        with self.scope(layer.conformance_device):
+            return self.autodiff().host(layer(x))
 
-        return keras.ops.convert_to_numpy(layer(x))
-
-    # The backward pass goes through the backend's own autodiff; this suite drives TensorFlow's.
-    def lacks(self, feature):
-        if keras_backend() != "tensorflow":
-            return f"{self.label}: {feature}() is driven through TensorFlow's GradientTape only"
-        return super().lacks(feature)
-
-    def _variables(self, layer):
-        return [layer.kernel] + ([layer.bias] if layer.use_bias else [])
-
-    def _tape_gradients(self, layer, x, upstream):
-        import tensorflow as tf
-
-        xt = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            y = layer(xt)
-        return tape.gradient(
-            y,
-            [xt, *self._variables(layer)],
-            output_gradients=tf.convert_to_tensor(upstream),
-        )
+    # -- the backward pass, through the backend's own autodiff ------------------------------------
+    def autodiff(self):
+        return AUTODIFF[self.backend()]()
 
     def gradients(self, layer, x, upstream):
-        dx, dkernel, *dbias = (
-            g.numpy() for g in self._tape_gradients(layer, x, upstream)
-        )
+        autodiff = self.autodiff()
+        with self.scope(layer.conformance_device):
+            dx, dkernel, *dbias = map(
+                autodiff.host, autodiff.gradients(layer, x, upstream)
+            )
         return dx, np.ascontiguousarray(dkernel.T), dbias[0] if dbias else None
 
     def train(self, layer, batches, learning_rate):
-        import keras
-
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
-        for x, upstream in batches:
-            _, *grads = self._tape_gradients(layer, x, upstream)
-            optimizer.apply_gradients(zip(grads, self._variables(layer), strict=True))
+        autodiff = self.autodiff()
+        with self.scope(layer.conformance_device):
+            optimizer = self.keras().optimizers.SGD(learning_rate=learning_rate)
+            for x, upstream in batches:
+                _, *grads = autodiff.gradients(layer, x, upstream)
+                optimizer.apply_gradients(zip(grads, variables(layer), strict=True))
 
     def second_derivative(self, layer, x, upstream):
+        autodiff = self.autodiff()
+        with self.scope(layer.conformance_device):
+            dkernel = autodiff.host(autodiff.second_derivative(layer, x, upstream))
+        return np.ascontiguousarray(dkernel.T)
+
+
+class TfKerasDense(KerasDense):
+    """Legacy Keras 2 (the tf-keras package), on TensorFlow."""
+
+    name = "tf_keras"
+    requires = ("tf_keras", "tensorflow")
+
+    @property
+    def label(self) -> str:
+        return "tf_keras"
+
+    def backend(self) -> str:
+        return "tensorflow"
+
+    def keras(self):
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"  # so tf.keras is this Keras too
+        import tf_keras
+
+        return tf_keras
+
+    @staticmethod
+    def value(variable):
+        return variable  # a tf.Variable
+
+    def scope(self, device):
         import tensorflow as tf
 
-        xt = tf.convert_to_tensor(x)
-        with tf.GradientTape() as outer:
-            with tf.GradientTape() as inner:
-                inner.watch(xt)
-                y = layer(xt)
-            dx = inner.gradient(y, xt, output_gradients=tf.convert_to_tensor(upstream))
-            norm = tf.reduce_sum(dx * dx)
-        return np.ascontiguousarray(outer.gradient(norm, layer.kernel).numpy().T)
+        kind, _, index = device.partition(":")
+        return tf.device(f"/{'GPU' if kind == 'cuda' else 'CPU'}:{index or 0}")
+
+    def environment(self):
+        keras = self.keras()
+        return {"keras": keras.__version__, "floatx": keras.backend.floatx()} | (
+            tensorflow_environment()
+        )

@@ -33,6 +33,32 @@ def to_numpy(tensor) -> np.ndarray:
     return tensor.numpy().copy()
 
 
+def set_torch_tf32(on: bool) -> None:
+    """TF32 for float32 matmuls and convolutions on CUDA, on or off."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+    torch.set_float32_matmul_precision("high" if on else "highest")
+
+
+def torch_precision_flags(dtype: str, device: str) -> dict:
+    """TF32 and reduced-precision reductions in effect for torch matmuls in `dtype` on `device`."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return {}
+    matmul = torch.backends.cuda.matmul
+    reduced = {
+        "float16": matmul.allow_fp16_reduced_precision_reduction,
+        "bfloat16": matmul.allow_bf16_reduced_precision_reduction,
+    }
+    return {
+        "tf32": matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest",
+        "reduced_reduction": bool(reduced.get(dtype, False)),
+    }
+
+
 class TorchLinear(Subject):
     name = "torch"
     requires = ("torch",)
@@ -60,7 +86,12 @@ class TorchLinear(Subject):
             ],
         }
 
-    def limit_threads(self, threads):
+    def found_devices(self):
+        import torch
+
+        return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+    def prepare_process(self, threads, tf32):
         import torch
 
         torch.set_num_threads(threads)
@@ -69,6 +100,11 @@ class TorchLinear(Subject):
                 torch.set_num_interop_threads(threads)
             except RuntimeError:  # inter-op work already started: its pool stays
                 pass
+        if tf32 != "framework-default":
+            set_torch_tf32(tf32 == "on")
+
+    def precision_flags(self, dtype, device):
+        return torch_precision_flags(dtype, device)
 
     def build(self, in_features, out_features, bias, dtype, device):
         import torch

@@ -1,0 +1,122 @@
+"""The backward pass of a Keras Dense through its backend's own autodiff: TensorFlow's GradientTape,
+JAX's vjp over `stateless_call`, torch's autograd. Each gives, for L = sum(upstream * layer(x)),
+the gradients with respect to x and the layer's variables, and d||dL/dx||^2/dkernel.
+"""
+
+import numpy as np
+
+
+def variables(layer) -> list:
+    """The layer's parameters in canonical order: kernel, then bias when it has one."""
+    return [layer.kernel] + ([layer.bias] if layer.use_bias else [])
+
+
+class TensorFlowTape:
+    """TensorFlow backend (and legacy tf_keras)."""
+
+    @staticmethod
+    def host(tensor) -> np.ndarray:
+        return tensor.numpy()
+
+    def gradients(self, layer, x, upstream) -> list:
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = layer(xt)
+        return tape.gradient(
+            y, [xt, *variables(layer)], output_gradients=tf.convert_to_tensor(upstream)
+        )
+
+    def second_derivative(self, layer, x, upstream):
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x)
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(xt)
+                y = layer(xt)
+            dx = inner.gradient(y, xt, output_gradients=tf.convert_to_tensor(upstream))
+            norm = tf.reduce_sum(dx * dx)
+        return outer.gradient(norm, layer.kernel)
+
+
+class JaxVjp:
+    """JAX backend: the layer as a pure function of (x, trainable values) via `stateless_call`."""
+
+    @staticmethod
+    def host(tensor) -> np.ndarray:
+        return np.asarray(tensor)
+
+    @staticmethod
+    def _function(layer):
+        frozen = [v.value for v in layer.non_trainable_variables]
+
+        def apply(x, trainable):
+            return layer.stateless_call(trainable, frozen, x)[0]
+
+        trainable = [v.value for v in layer.trainable_variables]
+        order = [
+            next(i for i, v in enumerate(layer.trainable_variables) if v is p)
+            for p in variables(layer)
+        ]
+        return apply, trainable, order
+
+    def gradients(self, layer, x, upstream) -> list:
+        import jax
+        import jax.numpy as jnp
+
+        apply, trainable, order = self._function(layer)
+        y, pullback = jax.vjp(apply, jnp.asarray(x), trainable)
+        dx, dtrainable = pullback(jnp.asarray(upstream, dtype=y.dtype))
+        return [dx, *(dtrainable[i] for i in order)]
+
+    def second_derivative(self, layer, x, upstream):
+        import jax
+        import jax.numpy as jnp
+
+        apply, trainable, order = self._function(layer)
+        xj = jnp.asarray(x)
+
+        def norm(values):
+            y, pullback = jax.vjp(lambda v: apply(v, values), xj)
+            (dx,) = pullback(jnp.asarray(upstream, dtype=y.dtype))
+            return jnp.sum(dx * dx)
+
+        return jax.grad(norm)(trainable)[order[0]]
+
+
+class TorchAutograd:
+    """torch backend: the variables are torch parameters; autograd.grad leaves no .grad behind."""
+
+    @staticmethod
+    def host(tensor) -> np.ndarray:
+        from conformance.subjects.torch_linear import to_numpy
+
+        return to_numpy(tensor)
+
+    @staticmethod
+    def _inputs(layer, x, upstream):
+        from conformance.subjects.torch_linear import to_tensor
+
+        device = layer.kernel.value.device
+        return to_tensor(x, device).requires_grad_(True), to_tensor(upstream, device)
+
+    def gradients(self, layer, x, upstream) -> list:
+        import torch
+
+        xt, gt = self._inputs(layer, x, upstream)
+        params = [v.value for v in variables(layer)]
+        return list(torch.autograd.grad(layer(xt), [xt, *params], gt))
+
+    def second_derivative(self, layer, x, upstream):
+        import torch
+
+        xt, gt = self._inputs(layer, x, upstream)
+        (dx,) = torch.autograd.grad(layer(xt), xt, gt, create_graph=True)
+        (dkernel,) = torch.autograd.grad((dx * dx).sum(), layer.kernel.value)
+        return dkernel
+
+
+AUTODIFF = {"tensorflow": TensorFlowTape, "jax": JaxVjp, "torch": TorchAutograd}
