@@ -71,12 +71,10 @@ def main(argv=None) -> int:
         if data is None:
             worst = 2
             continue
-        for line in outputs.summary_lines(data):
+        failures = outputs.failure_lines(data)
+        for line in outputs.summary_lines(data) + failures:
             print(line)
-        for cell in data["cells"]:
-            if cell["status"] in ("fail", "error", "crashed"):
-                print(f"{cell['status'].upper()} {cell['nodeid']}: {cell['reason']}")
-                worst = max(worst, 1)
+        worst = max(worst, 1 if failures else 0)
         skipped = {c["reason"] for c in data["cells"] if c["status"] == "skipped"}
         for reason in sorted(skipped):
             print(f"skipped: {reason}")

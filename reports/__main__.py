@@ -22,11 +22,8 @@ def show(args) -> int:
     print(
         f"{args.report}: {report.TOOL} report, profile {run['hypothesis']['profile']}, exit status {run['pytest_exit_status']}"
     )
-    for line in outputs.summary_lines(data):
+    for line in outputs.summary_lines(data) + outputs.failure_lines(data):
         print(line)
-    for cell in data["cells"]:
-        if cell["status"] in ("fail", "error", "crashed"):
-            print(f"{cell['status'].upper()} {cell['nodeid']}: {cell['reason']}")
     return 0
 
 

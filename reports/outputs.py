@@ -149,6 +149,15 @@ def markdown(data: dict) -> str:
     return "\n".join(out)
 
 
+def failure_lines(data: dict) -> list[str]:
+    """One line per cell that failed, errored or crashed."""
+    return [
+        f"{c['status'].upper()} {c['nodeid']}: {c['reason']}"
+        for c in data["cells"]
+        if c["status"] in ("fail", "error", "crashed")
+    ]
+
+
 def summary_lines(data: dict) -> list[str]:
     """The terminal summary: statuses, worst budget per subject and dtype, divergences."""
     lines = [

@@ -8,7 +8,7 @@ import numpy as np
 
 from conformance.subjects.base import Subject
 from conformance.subjects.keras_autodiff import AUTODIFF, variables
-from conformance.subjects.torch_linear import set_torch_tf32, torch_precision_flags
+from conformance.subjects.torch_linear import prepare_torch, torch_precision_flags
 
 BACKEND_MODULES = {
     "tensorflow": ("keras", "tensorflow"),
@@ -30,6 +30,12 @@ def keras_backend() -> str:
             return json.load(f).get("backend", "tensorflow")
     except (OSError, ValueError):
         return "tensorflow"
+
+
+def device_parts(device: str) -> tuple[str, str]:
+    """("cpu" or "gpu", index) for a suite device name: cpu, cpu:N, cuda:N."""
+    kind, _, index = device.partition(":")
+    return ("gpu" if kind == "cuda" else kind), index or "0"
 
 
 def tensorflow_gpus() -> int:
@@ -88,8 +94,8 @@ class KerasDense(Subject):
 
     def scope(self, device: str):
         """Where the layer's variables live and its ops run."""
-        kind, _, index = device.partition(":")
-        return self.keras().device(f"{'gpu' if kind == 'cuda' else kind}:{index or 0}")
+        kind, index = device_parts(device)
+        return self.keras().device(f"{kind}:{index}")
 
     def environment(self):
         keras = self.keras()
@@ -133,11 +139,7 @@ class KerasDense(Subject):
         if backend == "tensorflow":
             prepare_tensorflow(threads, tf32)
         elif backend == "torch":
-            import torch
-
-            torch.set_num_threads(threads)
-            if tf32 != "framework-default":
-                set_torch_tf32(tf32 == "on")
+            prepare_torch(threads, tf32)
         else:  # XLA reads its flags when jax starts: set them first
             os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
             if threads == 1:
@@ -250,8 +252,8 @@ class TfKerasDense(KerasDense):
     def scope(self, device):
         import tensorflow as tf
 
-        kind, _, index = device.partition(":")
-        return tf.device(f"/{'GPU' if kind == 'cuda' else 'CPU'}:{index or 0}")
+        kind, index = device_parts(device)
+        return tf.device(f"/{kind.upper()}:{index}")
 
     def environment(self):
         keras = self.keras()

@@ -42,6 +42,20 @@ def set_torch_tf32(on: bool) -> None:
     torch.set_float32_matmul_precision("high" if on else "highest")
 
 
+def prepare_torch(threads: int, tf32: str) -> None:
+    """torch's intra- and inter-op pools sized to `threads`; the TF32 policy applied."""
+    import torch
+
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # inter-op work already started: its pool stays
+            pass
+    if tf32 != "framework-default":
+        set_torch_tf32(tf32 == "on")
+
+
 def torch_precision_flags(dtype: str, device: str) -> dict:
     """TF32 and reduced-precision reductions in effect for torch matmuls in `dtype` on `device`."""
     import torch
@@ -92,16 +106,7 @@ class TorchLinear(Subject):
         return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 
     def prepare_process(self, threads, tf32):
-        import torch
-
-        torch.set_num_threads(threads)
-        if torch.get_num_interop_threads() != threads:
-            try:
-                torch.set_num_interop_threads(threads)
-            except RuntimeError:  # inter-op work already started: its pool stays
-                pass
-        if tf32 != "framework-default":
-            set_torch_tf32(tf32 == "on")
+        prepare_torch(threads, tf32)
 
     def precision_flags(self, dtype, device):
         return torch_precision_flags(dtype, device)
