@@ -5,9 +5,15 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+from conformance import signals
 from conformance.options import SELECTION, OptionError, add_options, parse
 
 pytest_plugins = ("conformance.plugin", "reports.plugin")
+# SIGTERM (a CI time-out) ends a run as Ctrl-C does; xdist workers leave it to the controller
+if "PYTEST_XDIST_WORKER" in os.environ:
+    signals.ignore_signals()
+else:
+    signals.interrupt_on_signals()
 
 # Every example calls real frameworks (first calls warm up), and a cell fixture deliberately
 # accumulates over all examples of its test.

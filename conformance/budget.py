@@ -49,9 +49,7 @@ def ulp(value: np.ndarray, dtype: str) -> np.ndarray:
 
 def limit(reference: Reference, contract: Contract) -> np.ndarray:
     """The contract's per-element bound around this oracle result."""
-    return bound(
-        contract, reference.n, reference.magnitude, reference.value, reference.u
-    )
+    return bound(contract, reference)
 
 
 def assess(
@@ -60,15 +58,15 @@ def assess(
     """max |got - expected| / limit, where, and by how much (vectorised, on the host)."""
     if got.size == 0:
         return Verdict(0.0, None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         same = got.astype(expected.dtype)
         # equal values (infinities too) and NaN against NaN are no error (self-comparisons)
         agree = (same == expected) | (np.isnan(same) & np.isnan(expected))
         error = np.where(agree, 0.0, np.abs(same - expected))
         error = np.where(np.isnan(error), np.inf, error)
-        ratio = np.where(
-            np.isinf(limit), 0.0, error / limit
-        )  # an infinite bound admits anything
+        # an infinite bound admits anything; a zero bound (an exact claim) only no error
+        counted = ~np.isinf(limit) & (error != 0)
+        ratio = np.divide(error, limit, out=np.zeros_like(error), where=counted)
     flat = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
     value = float(expected[index])

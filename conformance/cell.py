@@ -7,11 +7,14 @@ from collections import Counter
 
 import numpy as np
 from hypothesis import event, target
+from hypothesis.control import currently_in_test_context
 
-from conformance.budget import Verdict, json_float, overspend_message
+from conformance.budget import Verdict, json_float
+from conformance.contract import Judgement, judgement
 from conformance.divergence import Divergence
 from conformance.evidence import pack
-from reports.report import NEVER_RAN
+from conformance.observation import Observation
+from conformance.status import NEVER_RAN, Status
 
 
 class SubjectFailure(AssertionError):
@@ -21,9 +24,6 @@ class SubjectFailure(AssertionError):
 class Cell:
     """Accumulates examples, budget used, the worst and the failing case, coverage and divergences."""
 
-    #: the run's --tf32 policy: under framework-default a TF32 contract is held to strict float32
-    tf32 = "framework-default"
-
     def __init__(
         self,
         prop: str,
@@ -31,12 +31,15 @@ class Cell:
         dtype: str,
         device: str,
         divergences: tuple[Divergence, ...] = (),
+        tf32: str = "framework-default",
     ):
         self.property = prop
         self.subject = subject
         self.dtype = dtype
         self.device = device
         self.divergences = divergences
+        #: the run's --tf32 policy (see conformance.contract.judgement)
+        self.tf32 = tf32
         self.examples = 0
         self.budgets: list[float] = []  # budget used by every check of every example
         self.worst_budget: float | None = None
@@ -45,24 +48,42 @@ class Cell:
         self.coverage: Counter[str] = Counter()
         self.reproduced: Counter[str] = Counter()
         self.skip_reason: str | None = None
-        self.contracts: dict[
-            str, dict
-        ] = {}  # per subject label: the precision assumptions of its bounds
-        self._case = None
-        self._extra: dict = {}
+        #: per subject label: the contract its bounds use and the looser ones it may be observed in
+        self.contracts: dict[str, dict] = {}
+        self._judged: dict[tuple[str, str], Judgement] = {}
+        self._example = None
 
-    def example(self, case, **extra) -> None:
-        """Start one example; `extra` arrays (an upstream gradient, SGD batches) go into reproducers."""
+    def judged(self, subject, device: str) -> Judgement:
+        """The contract `subject` is held to on `device` in this cell, and its looser ones."""
+        key = (subject.label, device)
+        if key not in self._judged:
+            self._judged[key] = judgement(
+                subject.contract(self.dtype, device),
+                subject.contract("float32", device),
+                self.tf32,
+            )
+        return self._judged[key]
+
+    def describe_contracts(self, subjects) -> None:
+        """Record, per subject, the contract of this cell and the observations it can fall back to."""
+        for subject in subjects:
+            judged = self.judged(subject, self.device)
+            self.contracts[subject.label] = {
+                **judged.contract.as_dict(),
+                "observable": [str(code) for code in judged.looser],
+            }
+
+    def example(self, example) -> None:
+        """Start one example (a Case, or an example carrying one in `.case`)."""
         self.examples += 1
-        self._case = case
-        self._extra = extra
-        self.coverage.update(case.coverage())
+        self._example = example
+        self.coverage.update(example.case.coverage())
 
     def record(self, who: str, what: str, verdict: Verdict) -> None:
         """Record a subject's budget used on this example (the worst one is kept)."""
         budget = verdict.budget_used
         self.budgets.append(budget)
-        if budget < float("inf"):
+        if budget < float("inf") and currently_in_test_context():
             target(budget, label=f"budget used ({who}, {what})")
         if self.worst_budget is None or budget > self.worst_budget:
             self.worst_budget = budget
@@ -73,86 +94,87 @@ class Cell:
                 **verdict.as_dict(),
             }
 
-    def spend(
-        self, who: str, what: str, verdict: Verdict, expected=None, bound=None
-    ) -> None:
-        """Record a subject's budget used on this example; fail when it exceeds 1."""
-        self.record(who, what, verdict)
-        if verdict.budget_used > 1:
-            message = overspend_message(who, what, verdict)
-            self.fail(
-                message,
-                verdict=verdict.as_dict(),
-                what=what,
-                expected=expected,
-                bound=bound,
+    def explains(self, observation: Observation) -> tuple[Divergence, ...] | None:
+        """The entries that together explain every code of `observation` here, or None."""
+        found = []
+        for code in observation.codes:
+            entry = next(
+                (e for e in self.divergences if e.explains(code, observation)), None
             )
+            if entry is None:
+                return None
+            found.append(entry)
+        return tuple(dict.fromkeys(found))
 
-    def deviation(self, who: str, observation: str, **evidence) -> None:
-        """`who` did not behave as the property claims: a known divergence here, or a failure.
-
-        `evidence` (expected=..., bound=...) goes with the failure into its reproducer.
-        """
-        for entry in self.divergences:
-            if entry.matches(observation):
+    def deviation(
+        self, who: str, observation: Observation, context: str = "", **evidence
+    ) -> None:
+        """`who` did not behave as the property claims: a known divergence where the registry
+        explains the observation, else a failure (`evidence` goes into its reproducer)."""
+        __tracebackhide__ = True
+        entries = self.explains(observation)
+        if entries is not None:
+            for entry in entries:
                 self.reproduced[entry.id] += 1
-                event(f"known divergence {entry.id}")
-                return
-        self.fail(f"{who} {observation}", **evidence)
+                if currently_in_test_context():
+                    event(f"known divergence {entry.id}")
+            return
+        message = f"{who} {observation.text} [{observation.names()}: no registry entry explains it here]"
+        self.fail(f"{message}: {context}" if context else message, **evidence)
 
-    def fail(self, message: str, *, expected=None, bound=None, **detail) -> None:
-        """This example breaks the property: keep the case, its arrays and what was expected, and raise."""
-        case = self._case
-        arrays = (
-            {}
-            if case is None
-            else {"x": case.x, "weight": case.weight, "bias": case.bias}
-        )
-        arrays.update(self._extra, expected=expected, bound=bound)
+    def fail(self, message: str, **evidence) -> None:
+        """This example breaks the property: keep the example, what was expected and what came back, and raise."""
+        __tracebackhide__ = True
+        arrays = {} if self._example is None else dict(self._example.arrays())
+        for name in ("expected", "bound", "got"):
+            arrays[name] = evidence.pop(name, None)
         self.failure = {
             "case": self._summary(),
             "message": message,
-            **detail,
+            **evidence,
             "arrays": pack(self.dtype, arrays),
         }
         raise SubjectFailure(message)
 
     def _summary(self) -> dict | None:
-        return None if self._case is None else self._case.summary()
+        return None if self._example is None else self._example.case.summary()
 
-    def status(self) -> str:
+    def status(self) -> Status:
         if self.skip_reason is not None:
-            return "skipped"
+            return Status.SKIPPED
         if self.failure is not None:
-            return "fail"
+            return Status.FAIL
         if self.reproduced:
-            return "known-divergence"
-        return "pass"  # the controller marks it divergence-resolved if no cell reproduced its entries
+            return Status.KNOWN_DIVERGENCE
+        return Status.PASS
 
     def reason(self) -> str | None:
         status = self.status()
-        if status == "skipped":
+        if status == Status.SKIPPED:
             return self.skip_reason
-        if status == "fail":
+        if status == Status.FAIL:
             return self.failure["message"]
-        if status == "known-divergence":
+        if status == Status.KNOWN_DIVERGENCE:
             return "known divergence " + ", ".join(sorted(self.reproduced))
         return None
 
-    def divergence_outcomes(self) -> dict[str, str]:
-        """For each entry this cell could reach: reproduced, or not reproduced in any example."""
+    def divergence_outcomes(self, status: Status) -> dict[str, str]:
+        """For each entry this cell reaches: reproduced, not reproduced, or not-run."""
+        if status in NEVER_RAN:
+            return {e.id: "not-run" for e in self.divergences}
         return {
             e.id: "reproduced" if self.reproduced[e.id] else "not reproduced"
             for e in self.divergences
         }
 
-    def as_dict(self, status: str | None = None, reason: str | None = None) -> dict:
+    def as_dict(self, status: Status | None = None, reason: str | None = None) -> dict:
+        final = status or self.status()
         return {
             "property": self.property,
             "subject": self.subject,
             "dtype": self.dtype,
             "device": self.device,
-            "status": status or self.status(),
+            "status": str(final),
             "reason": reason if status else self.reason(),
             "examples": self.examples,
             "worst_budget_used": json_float(self.worst_budget),
@@ -160,10 +182,7 @@ class Cell:
             "worst": self.worst,
             "failure": self.failure,
             "coverage": dict(self.coverage),
-            # a cell that never ran its examples says nothing about the entries it could reach
-            "divergences": {}
-            if (status or self.status()) in NEVER_RAN
-            else self.divergence_outcomes(),
+            "divergences": self.divergence_outcomes(final),
             "contracts": self.contracts,
         }
 

@@ -1,24 +1,39 @@
 """Contracts (precision assumptions per subject x dtype x device) and the error bound they imply.
 
-For y_j = sum_i x_i W_ji + b_j over n terms, with operands rounded on the device with u_in,
-accumulated with u_acc and rounded to the output with u_out (Higham, 2nd ed., section 3.1):
+For y_j = sum_i a_i b_ji + c_j over n terms, with operands read on the device with relative error
+u_in and absolute error eta_in (operands below the evaluation format's smallest normal may be
+rounded there or read as zero), accumulated with u_acc and rounded to the output with u_out
+(Higham, 2nd ed., section 3.1):
 
-    E     = g*M + (n+2)*eta_acc,   g = gamma_{n+1}(u_acc)*(1+u_in)^2 + 2*u_in + u_in^2
+    E     = g*M + (1 + gamma_{n+1}(u_acc))*(eta_in*(1+u_in)*S + (n+1)*eta_in^2 + eta_in) + (n+2)*eta_acc
+    g     = gamma_{n+1}(u_acc)*(1+u_in)^2 + 2*u_in + u_in^2
     bound = (1+u2)*(E + r*u_out*(M+E) + eta_out) + u2*|y| + eta_out,   u2 = u_out + u_acc + u_out*u_acc
 
-with M = |x||W|^T + |b|. r = 1 when the output format is narrower than the accumulator: the
-matmul result may then be rounded to the output once before the bias is added and once after
-(Keras adds the bias as its own op), so both a fused and a split bias add stay inside the bound.
-The eta terms cover underflow and flush-to-zero of results. The oracle's own error
-gamma_{n+1}(u_oracle)*M is added, |y| is taken from the oracle plus that error, and the
-bound is widened for the rounding of its own evaluation, so it cannot false-alarm.
+with M = |a||b|^T + |c| and S = sum_i |a_i|[|b_i| < tiny] + [|a_i| < tiny]|b_i| (the products an
+operand's absolute error can move). r = 1 when the output format is narrower than the
+accumulator: the matmul result may then be rounded to the output once before the bias is added
+and once after (Keras adds the bias as its own op), so both a fused and a split bias add stay
+inside the bound. The eta terms cover underflow and flush-to-zero. The oracle's own error
+gamma_{n+1}(u_oracle)*M is added, |y| is taken from the oracle plus that error, and the bound is
+widened for the rounding of its own evaluation, so it cannot false-alarm. Where an operand or M
+passes the largest value of the format the contract evaluates in (float32 for a float64 evaluated
+in float32), that evaluation may overflow: the bound admits any result there.
+
+A looser contract is a transform of a contract, one per arithmetic observation code; transforms
+compose (`Judgement`), so a result can be recognised as float32 evaluation with TF32 operands.
 """
 
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from conformance.formats import FORMATS, TF32_U
+from conformance.observation import ARITHMETIC, Code
+from conformance.oracle import Reference
+
+F32 = FORMATS["float32"]
 
 
 class ContractError(ValueError):
@@ -29,14 +44,21 @@ class ContractError(ValueError):
 class Contract:
     """Precision assumptions of one subject x dtype x device."""
 
-    dtype: str
+    dtype: str  # format of the operands as stored and of the result
     device: str
-    u_in: float  # extra rounding of the operands on the device (0: used as stored)
+    evaluation: str  # format the operands are read in: dtype, or float32 for a float64 run in float32
+    u_in: float  # relative error of reading an operand on the device (0: used as stored)
+    eta_in: float  # absolute error of reading an operand below the evaluation format's smallest normal
     u_acc: float  # unit roundoff of the accumulation
     u_out: float  # unit roundoff of the output
     eta_acc: float  # smallest normal of the accumulation format
     eta_out: float  # smallest normal of the output format
     basis: str  # why these assumptions hold
+
+    @property
+    def reads_exactly(self) -> bool:
+        """Whether operands are used exactly as stored (no TF32, no narrower evaluation)."""
+        return self.u_in == 0 and self.eta_in == 0
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -45,11 +67,13 @@ class Contract:
 def cpu_contract(dtype: str, device: str = "cpu") -> Contract:
     """The CPU contract: operands used as stored, float16/bfloat16 accumulated in float32."""
     out = FORMATS[dtype]
-    acc = FORMATS["float64"] if dtype == "float64" else FORMATS["float32"]
+    acc = FORMATS["float64"] if dtype == "float64" else F32
     return Contract(
         dtype=dtype,
         device=device,
+        evaluation=dtype,
         u_in=0.0,
+        eta_in=0.0,
         u_acc=acc.u,
         u_out=out.u,
         eta_acc=acc.tiny,
@@ -67,25 +91,40 @@ def device_contract(
 ) -> Contract:
     """The contract on `device` given the flags in effect there.
 
-    CPU: `cpu_contract`. GPU: as on the CPU, except that float32 operands are rounded to TF32
-    (u_in = 2^-11) when TF32 is in effect, and float16/bfloat16 partial sums are kept in the
-    output format when reduced-precision reductions are allowed.
+    CPU: `cpu_contract`. GPU: as on the CPU, except that float32 operands are read as TF32 when
+    TF32 is in effect, and float16/bfloat16 partial sums are kept in the output format when
+    reduced-precision reductions are allowed.
     """
     base = cpu_contract(dtype, device)
     if device.split(":")[0] == "cpu":
         return base
+    base = replace(base, basis=base.basis.replace("CPU", device, 1))
     if dtype == "float32" and tf32:
-        return replace(
-            base,
-            u_in=TF32_U,
-            basis=f"{device}: float32 operands rounded to TF32 (u = 2^-11), accumulation in float32",
-        )
+        return replace(tf32_operands(base), basis=f"{device}: {TF32_BASIS}")
     if dtype in ("float16", "bfloat16") and reduced_reduction:
         return replace(
             reduced_accumulation(base),
             basis=f"{device}: reduced-precision reductions allowed: partial sums in {dtype}",
         )
-    return replace(base, basis=base.basis.replace("CPU", device, 1))
+    return base
+
+
+TF32_BASIS = (
+    "float32 operands read as TF32 (10 fraction bits, u = 2^-11; a subnormal keeps only the bits "
+    "above 2^-136, and tensor cores may read it as zero), accumulation in float32"
+)
+
+
+def tf32_operands(contract: Contract) -> Contract | None:
+    """Operands read as TF32 where the contract evaluates in float32 (None elsewhere, or already)."""
+    if contract.evaluation != "float32" or contract.u_in >= TF32_U:
+        return None
+    return replace(
+        contract,
+        u_in=(1 + contract.u_in) * (1 + TF32_U) - 1,
+        eta_in=contract.eta_in + F32.tiny,
+        basis=f"{contract.basis}; operands read as TF32",
+    )
 
 
 def without_tf32(contract: Contract) -> Contract | None:
@@ -95,33 +134,33 @@ def without_tf32(contract: Contract) -> Contract | None:
     return replace(
         contract,
         u_in=0.0,
+        eta_in=0.0,
         basis=f"{contract.device}: operands exact in float32 (TF32 off), accumulation in float32",
     )
 
 
-def float32_evaluation(contract: Contract) -> Contract | None:
-    """A float64 contract's float32 evaluation (operands, sums and result rounded to float32, then
-    widened exactly), or None for other dtypes. Where the magnitudes pass float32's range the
-    evaluation overflows: see `past_float32_range`."""
-    if contract.dtype != "float64":
-        return None
-    f32 = FORMATS["float32"]
-    return replace(
-        contract,
-        u_in=f32.u,
-        u_acc=f32.u,
-        u_out=f32.u,
-        eta_acc=f32.tiny,
-        eta_out=f32.tiny,
-        basis=f"{contract.basis}; evaluated in float32 instead",
-    )
+def float32_evaluation(float32: Contract) -> Callable[[Contract], Contract | None]:
+    """A float64 contract evaluated with `float32` (the device's float32 contract) instead: operands
+    rounded to float32 (below its smallest normal with an absolute error up to half its smallest
+    subnormal) and then read as float32 operands are there, sums and result in float32, widened
+    exactly. Past float32's range the evaluation overflows (see `bound`)."""
 
+    def evaluate(contract: Contract) -> Contract | None:
+        if contract.dtype != "float64" or contract.evaluation == "float32":
+            return None
+        return replace(
+            contract,
+            evaluation="float32",
+            u_in=(1 + F32.u) * (1 + float32.u_in) - 1,
+            eta_in=F32.subnormal / 2 + float32.eta_in,
+            u_acc=float32.u_acc,
+            eta_acc=float32.eta_acc,
+            u_out=F32.u,
+            eta_out=F32.tiny,
+            basis=f"{contract.basis}; evaluated in float32 instead",
+        )
 
-def past_float32_range(bound: np.ndarray) -> np.ndarray:
-    """Where a float32-evaluation bound (>= 2u*M) says M reached float32's largest value: a float32
-    evaluation may overflow there, so any result is consistent with it."""
-    f32 = FORMATS["float32"]
-    return bound >= 2 * f32.u * float(np.finfo(np.float32).max)
+    return evaluate
 
 
 def reduced_accumulation(contract: Contract) -> Contract | None:
@@ -136,6 +175,66 @@ def reduced_accumulation(contract: Contract) -> Contract | None:
     )
 
 
+def flush_to_zero(contract: Contract) -> Contract | None:
+    """Subnormal operands read as zero (results already may be: see the eta terms), or None when
+    the contract already reads them with that much error."""
+    tiny = FORMATS[contract.evaluation].tiny
+    if contract.eta_in >= tiny:
+        return None
+    return replace(
+        contract,
+        eta_in=tiny,
+        basis=f"{contract.basis}; subnormal operands read as zero",
+    )
+
+
+Transform = Callable[[Contract], "Contract | None"]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The contract a subject is held to in one cell, and the looser contracts (by observation
+    code, in composition order) that can name what a result past it does instead."""
+
+    contract: Contract
+    looser: dict[Code, Transform]
+
+    def compositions(self) -> Iterator[tuple[frozenset[Code], Contract]]:
+        """Every composition of looser contracts that applies, fewest codes first."""
+        codes = list(self.looser)
+        for size in range(1, len(codes) + 1):
+            for combo in itertools.combinations(codes, size):
+                contract: Contract | None = self.contract
+                for code in combo:
+                    contract = self.looser[code](contract)
+                    if contract is None:
+                        break
+                else:
+                    yield frozenset(combo), contract
+
+
+def judgement(contract: Contract, float32: Contract, tf32_policy: str) -> Judgement:
+    """What to hold a subject to, from its contract for the tested dtype and its float32 contract
+    on the same device (the one a float64 evaluated in float32 runs under).
+
+    Under --tf32 framework-default a framework that turns TF32 on by itself is held to strict
+    float32 first, and TF32 becomes an observation (the known divergence tf32-default where
+    registered); under on and off the flags in effect are the contract.
+    """
+    tf32 = {}
+    strict = without_tf32(float32)
+    if tf32_policy == "framework-default" and strict is not None:
+        contract, float32 = without_tf32(contract) or contract, strict
+        tf32 = {Code.TF32: tf32_operands}
+    looser = {
+        Code.FLOAT32_EVALUATION: float32_evaluation(float32),
+        **tf32,
+        Code.REDUCED_ACCUMULATION: reduced_accumulation,
+        Code.FLUSH_TO_ZERO: flush_to_zero,
+    }
+    return Judgement(contract, {code: looser[code] for code in ARITHMETIC if code in looser})
+
+
 def gamma(k: int, u: float) -> float:
     """Higham's gamma_k(u) = k*u / (1 - k*u)."""
     if k * u >= 0.5:
@@ -145,28 +244,41 @@ def gamma(k: int, u: float) -> float:
     return k * u / (1 - k * u)
 
 
-def bound(
-    contract: Contract,
-    n: int,
-    magnitude: np.ndarray,
-    reference: np.ndarray,
-    u_oracle: float,
-) -> np.ndarray:
-    """Per-element bound on |subject - oracle| for an n-term dot product plus bias.
-
-    `magnitude` is M = |x||W|^T + |b| and `reference` the oracle's result, both in the oracle's precision.
-    """
-    c = contract
+def bound(contract: Contract, reference: Reference) -> np.ndarray:
+    """Per-element bound on |subject - oracle| for the n-term dot products plus bias of `reference`."""
+    c, n, u_oracle = contract, reference.n, reference.u
     slack = 1 + 2 * gamma(n + 2, u_oracle)  # M itself was computed in floating point
-    m = magnitude * slack
+    m = reference.magnitude * slack
     e_oracle = gamma(n + 1, u_oracle) * m
-    g = gamma(n + 1, c.u_acc) * (1 + c.u_in) ** 2 + 2 * c.u_in + c.u_in**2
+    g_acc = gamma(n + 1, c.u_acc)
+    g = g_acc * (1 + c.u_in) ** 2 + 2 * c.u_in + c.u_in**2
     accumulated = g * m + (n + 2) * c.eta_acc
+    if c.eta_in:
+        moved = reference.underflow_sum(FORMATS[c.evaluation].tiny) * slack
+        moved = c.eta_in * (1 + c.u_in) * moved + (n + 1) * c.eta_in**2 + c.eta_in
+        accumulated = accumulated + (1 + g_acc) * moved
     u2 = c.u_out + c.u_acc + c.u_out * c.u_acc
-    split = 1.0 if c.u_out > c.u_acc else 0.0
-    subject = (1 + u2) * (accumulated + split * c.u_out * (m + accumulated) + c.eta_out)
-    subject = subject + u2 * (np.abs(reference) + e_oracle) + c.eta_out
-    return (subject + e_oracle) * (1 + 16 * u_oracle)
+    rounded = accumulated + c.eta_out
+    if c.u_out > c.u_acc:  # the split bias add: rounded to the output before the bias too
+        rounded = rounded + c.u_out * (m + accumulated)
+    subject = (1 + u2) * rounded + u2 * (np.abs(reference.value) + e_oracle) + c.eta_out
+    total = (subject + e_oracle) * (1 + 16 * u_oracle)
+    limit = overflow_limit(c)
+    if limit is not None:
+        total = np.where(reference.past(limit), np.inf, total)
+    return unbounded_where_nan(total)
+
+
+def unbounded_where_nan(total: np.ndarray) -> np.ndarray:
+    """An infinite term times zero (an operand past the range times a zero one) bounds nothing."""
+    return np.where(np.isnan(total), np.inf, total)
+
+
+def overflow_limit(contract: Contract) -> float | None:
+    """Magnitudes past which the contract's evaluation may overflow (with a factor 2 of margin for
+    the rounding on the way), or None when the evaluation format is as wide as the stored one."""
+    limit = FORMATS[contract.evaluation].max
+    return limit / 2 if limit < FORMATS[contract.dtype].max else None
 
 
 def sgd_bound(
@@ -187,7 +299,7 @@ def sgd_bound(
     subject = oracle_drift = 0.0
     for reference, exact in zip(gradients, after, strict=True):
         u_or = reference.u
-        eps = bound(c, reference.n, reference.magnitude, reference.value, u_or)
+        eps = bound(c, reference)
         oracle_drift = (1 + u_or) * (
             oracle_drift
             + learning_rate * gamma(reference.n + 1, u_or) * reference.magnitude
@@ -197,20 +309,28 @@ def sgd_bound(
             np.abs(exact) + oracle_drift
         )
         subject = subject + (2 + c.u_out) * c.eta_out
-    return (subject + oracle_drift) * (1 + 64 * gradients[0].u)
+    total = (subject + oracle_drift) * (1 + 64 * gradients[0].u)
+    limit = overflow_limit(c)
+    if limit is None:
+        return total
+    return np.where(np.any([np.abs(p) > limit for p in after], axis=0), np.inf, total)
 
 
 def chained_bound(
-    contract: Contract, inner_limit: np.ndarray, left_abs: np.ndarray, outer
+    contract: Contract, inner_limit: np.ndarray, left_abs: np.ndarray, outer: Reference
 ) -> np.ndarray:
     """Bound for outer = 2 L^T P computed from a computed P (|P^ - P| <= inner_limit), L the left operand.
 
-    The product itself is bounded by the contract over outer.n terms with M widened by the error
-    carried in from P; that carried error, 2 |L|^T inner_limit, is added on top.
+    The product itself is bounded by the contract over outer.n terms with M (and the right
+    operand) widened by the error carried in from P; that carried error, 2 |L|^T inner_limit, is
+    added on top.
     """
-    carried = 2 * left_abs @ inner_limit
-    magnitude = outer.magnitude + carried
-    return (
-        bound(contract, outer.n, magnitude, np.abs(outer.value) + carried, outer.u)
-        + carried
+    with np.errstate(invalid="ignore"):
+        carried = unbounded_where_nan(2 * left_abs @ inner_limit)
+    widened = replace(
+        outer,
+        value=np.abs(outer.value) + carried,
+        magnitude=outer.magnitude + carried,
+        right=np.abs(outer.right) + inner_limit.T,
     )
+    return bound(contract, widened) + carried

@@ -1,19 +1,24 @@
 """The divergence registry: known behavioural differences, as data with evidence.
 
-The registry is a ratchet (after jax2tf's limitations): a known divergence reproducing is
-neither pass nor fail; an unknown deviation fails; a known one that stops reproducing says so.
+An entry names observation codes (`conformance.observation.Code`, optionally `code:detail`),
+never message text, and the subjects, dtypes and devices it covers. By default it reaches every
+property whose comparisons can show one of its codes; it may narrow itself to properties and to
+quantities (forward, weight gradient, ...). The registry is a ratchet (after jax2tf's
+limitations): a known divergence reproducing is neither pass nor fail, an unknown deviation
+fails, and a known one that no example met is reported as not reproduced.
 """
 
-import ast
-import re
 import tomllib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from conformance.observation import Code, Observation, Quantity
+
 DEFAULT_PATH = Path(__file__).with_name("divergences.toml")
-REQUIRED = ("id", "what", "properties", "subjects", "signature", "evidence")
-OPTIONAL = ("dtypes", "devices")
+REQUIRED = ("id", "title", "what", "observations", "subjects", "evidence")
+OPTIONAL = ("properties", "dtypes", "devices", "quantities")
+EVERYTHING = ("*",)
 
 
 class RegistryError(ValueError):
@@ -22,39 +27,50 @@ class RegistryError(ValueError):
 
 @dataclass(frozen=True)
 class Divergence:
-    """One known divergence: where it applies and how to recognise it."""
+    """One known divergence: the observations it explains and where."""
 
     id: str
+    title: str
     what: str
-    properties: tuple[str, ...]
+    observations: tuple[str, ...]  # codes, or code:detail
     subjects: tuple[str, ...]
-    signature: re.Pattern
     evidence: str
-    dtypes: tuple[str, ...] = ("*",)
-    devices: tuple[str, ...] = ("*",)
+    properties: tuple[str, ...] = EVERYTHING
+    dtypes: tuple[str, ...] = EVERYTHING
+    devices: tuple[str, ...] = EVERYTHING
+    quantities: tuple[str, ...] = EVERYTHING
 
-    def applies(self, prop: str, subject: str, dtype: str, device: str) -> bool:
-        """Whether a cell (property x subject x dtype x device) can reach this divergence."""
+    @property
+    def codes(self) -> frozenset[Code]:
+        return frozenset(Code(o.split(":")[0]) for o in self.observations)
+
+    def applies(self, prop, subject: str, dtype: str, device: str) -> bool:
+        """Whether a cell (a Property x subject x dtype x device) can reach this divergence."""
+        named = prop.name in self.properties or (
+            self.properties == EVERYTHING and bool(self.codes & prop.shows)
+        )
         return (
-            prop in self.properties
+            named
             and any(fnmatchcase(subject, p) for p in self.subjects)
             and any(fnmatchcase(dtype, p) for p in self.dtypes)
             and any(fnmatchcase(device, p) for p in self.devices)
         )
 
-    def matches(self, observation: str) -> bool:
-        return self.signature.search(observation) is not None
+    def explains(self, code: Code, observation: Observation) -> bool:
+        """Whether this entry accounts for `code` of `observation` (its detail and quantity too)."""
+        narrowed = self.quantities != EVERYTHING and observation.quantity is not None
+        if narrowed and observation.quantity.value not in self.quantities:
+            return False
+        device = observation.device
+        if device is not None and not any(fnmatchcase(device, p) for p in self.devices):
+            return False
+        return code in self.observations or (
+            observation.detail is not None
+            and f"{code}:{observation.detail}" in self.observations
+        )
 
     def as_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "what": self.what,
-            "properties": list(self.properties),
-            "subjects": list(self.subjects),
-            "dtypes": list(self.dtypes),
-            "devices": list(self.devices),
-            "evidence": self.evidence,
-        }
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
 
 
 @dataclass(frozen=True)
@@ -86,33 +102,21 @@ class Registry:
         ids = [e.id for e in entries]
         if len(set(ids)) != len(ids):
             raise RegistryError(f"divergence registry {where}: duplicate ids in {ids}")
-        known = suite_properties()
-        for entry in entries:
-            unknown = sorted(set(entry.properties) - known)
-            if unknown:
-                raise RegistryError(
-                    f"divergence registry {where}: entry {entry.id!r} names unknown properties {unknown}; "
-                    f"valid: {', '.join(sorted(known))}"
-                )
         return cls(entries, where)
 
-    def applicable(
-        self, prop: str, subject: str, dtype: str, device: str
-    ) -> tuple[Divergence, ...]:
-        return tuple(e for e in self.entries if e.applies(prop, subject, dtype, device))
-
-
-def suite_properties() -> set[str]:
-    """Names of the suite's properties: test_<name> functions in conformance/test_*.py (read, not imported)."""
-    names = set()
-    for path in DEFAULT_PATH.parent.glob("test_*.py"):
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                names.add(node.name.removeprefix("test_"))
-    return names
+    def applicable(self, prop, subject: str, dtype: str, device: str) -> tuple[Divergence, ...]:
+        """The entries a cell can reach (a cross-device cell compares with the CPU too)."""
+        devices = (device, "cpu") if prop.cross_device else (device,)
+        return tuple(
+            e for e in self.entries if any(e.applies(prop, subject, dtype, d) for d in devices)
+        )
 
 
 def _entry(where: str, index: int, item) -> Divergence:
+    from conformance.properties import (
+        PROPERTIES,  # the declarations import this module's users
+    )
+
     label = f"divergence registry {where}: entry {index + 1}"
     if not isinstance(item, dict):
         raise RegistryError(f"{label}: expected a table")
@@ -125,35 +129,39 @@ def _entry(where: str, index: int, item) -> Divergence:
         raise RegistryError(
             f"{label}: {problem}; valid keys: {', '.join(REQUIRED + OPTIONAL)}"
         )
-    lists = {
-        k: item.get(k, ["*"]) for k in ("properties", "subjects", "dtypes", "devices")
-    }
+    lists = {k: item.get(k, list(EVERYTHING)) for k in ("observations", "subjects", *OPTIONAL)}
     if any(
-        not isinstance(v, list) or not all(isinstance(s, str) for s in v)
+        not isinstance(v, list) or not v or not all(isinstance(s, str) for s in v)
         for v in lists.values()
     ):
         raise RegistryError(
-            f"{label}: properties, subjects, dtypes and devices must be lists of strings"
+            f"{label}: {', '.join(lists)} must be non-empty lists of strings"
         )
-    if not all(
-        isinstance(item[k], str) for k in ("id", "what", "signature", "evidence")
-    ):
+    if not all(isinstance(item[k], str) for k in ("id", "title", "what", "evidence")):
+        raise RegistryError(f"{label}: id, title, what and evidence must be strings")
+    label = f"divergence registry {where}: entry {item['id']!r}"
+    codes = [o.split(":")[0] for o in lists["observations"]]
+    wrong = [c for c in codes if c not in set(Code)]
+    if wrong:
         raise RegistryError(
-            f"{label}: id, what, signature and evidence must be strings"
+            f"{label} names unknown observations {wrong}; valid: {', '.join(Code)}"
         )
-    try:
-        signature = re.compile(item["signature"])
-    except re.error as exc:
-        raise RegistryError(
-            f"{label}: signature is not a regular expression ({exc})"
-        ) from None
+    for key, valid in (("properties", PROPERTIES), ("quantities", [q.value for q in Quantity])):
+        unknown = sorted(set(lists[key]) - set(valid) - set(EVERYTHING))
+        if unknown:
+            raise RegistryError(
+                f"{label} names unknown {key} {unknown}; valid: {', '.join(valid)}"
+            )
+    for name in lists["properties"]:
+        if name in PROPERTIES and not set(codes) & PROPERTIES[name].shows:
+            shows = ", ".join(sorted(PROPERTIES[name].shows))
+            raise RegistryError(
+                f"{label}: property {name} cannot show {', '.join(codes)} (it shows {shows})"
+            )
     return Divergence(
         id=item["id"],
+        title=item["title"],
         what=item["what"],
-        properties=tuple(lists["properties"]),
-        subjects=tuple(lists["subjects"]),
-        signature=signature,
         evidence=item["evidence"],
-        dtypes=tuple(lists["dtypes"]),
-        devices=tuple(lists["devices"]),
+        **{k: tuple(v) for k, v in lists.items()},
     )

@@ -5,7 +5,7 @@ evaluated in np.longdouble (64-bit significand on x86-64). The oracle's unit rou
 the bound, so a platform whose longdouble is plain float64 gets a looser but still sound bound.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -14,12 +14,50 @@ from conformance.formats import FORMATS
 
 @dataclass(frozen=True)
 class Reference:
-    """The oracle's result with what the bound needs: M = |x||W|^T + |b|, the sum length n, its unit roundoff."""
+    """The oracle's result with what a bound needs: M = |a||b|^T + |c|, the sum length n, the
+    oracle's unit roundoff, and the operands themselves (for terms only looser contracts use)."""
 
     value: np.ndarray
     magnitude: np.ndarray
     n: int
     u: float
+    left: np.ndarray  # a (..., n)
+    right: np.ndarray  # b (k, n): value = a b^T (+ c), reshaped to value's shape
+    addend: np.ndarray | None = None  # c (k,) or None
+    _cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def underflow_sum(self, tiny: float) -> np.ndarray:
+        """Per element: sum_i |a_i| [|b_i| < tiny] + [|a_i| < tiny] |b_i|, plus 1 where |c| < tiny:
+        what an operand read with an absolute error below `tiny` can move (times that error)."""
+        key = ("underflow", tiny)
+        if key not in self._cache:
+            a, b = np.abs(self.left), np.abs(self.right)
+            with np.errstate(invalid="ignore"):  # inf * 0: an infinite operand moves anything
+                total = a @ (b < tiny).T.astype(a.dtype) + (a < tiny).astype(a.dtype) @ b.T
+            total = np.where(np.isnan(total), np.inf, total)
+            if self.addend is not None:
+                total = total + (np.abs(self.addend) < tiny)
+            self._cache[key] = total.reshape(self.value.shape)
+        return self._cache[key]
+
+    def past(self, limit: float) -> np.ndarray:
+        """Where a finite operand, or the sum of finite products' magnitudes, passes `limit`:
+        an evaluation whose largest value is `limit` may overflow there."""
+        key = ("past", limit)
+        if key not in self._cache:
+            a, b = _finite_abs(self.left), _finite_abs(self.right)
+            over = (a > limit).any(-1)[..., None] | (b > limit).any(-1)
+            magnitude = a @ b.T
+            if self.addend is not None:
+                c = _finite_abs(self.addend)
+                over, magnitude = over | (c > limit), magnitude + c
+            self._cache[key] = (over | (magnitude > limit)).reshape(self.value.shape)
+        return self._cache[key]
+
+
+def _finite_abs(a: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(a), np.abs(a), 0)
 
 
 def oracle_dtype(dtype: str) -> np.dtype:
@@ -43,13 +81,12 @@ def matmul_t(
     a_, b_ = a.astype(od), b.astype(od)
     value = a_ @ b_.T
     magnitude = np.abs(a_) @ np.abs(b_).T
+    c_ = None
     if c is not None:
         c_ = c.astype(od)
         value = value + c_
         magnitude = magnitude + np.abs(c_)
-    return Reference(
-        value=value, magnitude=magnitude, n=a.shape[-1], u=unit_roundoff(od)
-    )
+    return Reference(value, magnitude, a.shape[-1], unit_roundoff(od), a_, b_, c_)
 
 
 def linear(
@@ -62,6 +99,7 @@ def linear(
 #: classes of IEEE results, for exact-position comparisons
 FINITE, NAN, POS_INF, NEG_INF = 0, 1, 2, 3
 CLASS_NAMES = {FINITE: "a finite value", NAN: "NaN", POS_INF: "+Inf", NEG_INF: "-Inf"}
+SHORT_NAMES = {FINITE: "finite", NAN: "NaN", POS_INF: "+Inf", NEG_INF: "-Inf"}
 
 
 def classes(values: np.ndarray) -> np.ndarray:
@@ -111,11 +149,8 @@ def weight_gradient(x: np.ndarray, upstream: np.ndarray, dtype: str) -> Referenc
 def bias_gradient(upstream: np.ndarray, dtype: str) -> Reference:
     """dL/db = the sum of G over every leading dim: (out,), a sum over all batch rows."""
     g = rows(upstream)
-    ones = np.ones((1, g.shape[0]), dtype=g.dtype)
-    reference = matmul_t(np.ascontiguousarray(g.T), ones, None, dtype)
-    return Reference(
-        reference.value[:, 0], reference.magnitude[:, 0], reference.n, reference.u
-    )
+    reference = matmul_t(np.ones((1, g.shape[0]), g.dtype), g.T, None, dtype)
+    return replace(reference, value=reference.value[0], magnitude=reference.magnitude[0])
 
 
 def sgd_trajectory(
@@ -136,5 +171,5 @@ def input_gradient_norm_gradient(
     """d ||dL/dx||^2 / dW = 2 G^T (G W): (inner P = G W, outer Q = 2 G^T P, |G|^T as the left operand)."""
     inner = input_gradient(upstream, weight, dtype)
     g, p = rows(upstream).astype(inner.value.dtype), rows(inner.value)
-    outer = Reference(2 * g.T @ p, 2 * np.abs(g.T) @ np.abs(p), g.shape[0], inner.u)
+    outer = matmul_t(2 * g.T, p.T, None, dtype)
     return inner, outer, np.abs(g.T)

@@ -9,7 +9,10 @@ import itertools
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from conformance import signals
 from conformance.cell import Cell
 from conformance.farm import (
     pin_gpu,
@@ -18,14 +21,14 @@ from conformance.farm import (
     use_example_database,
 )
 from conformance.options import SELECTION, Selection
+from conformance.properties import PROPERTIES, Property
+from conformance.status import Status
 from conformance.subjects import Subject
 
 CELL_PROPERTY = "conformance.cell"
 #: Hypothesis' reproduce line, printed with every failure under print_blob=True
 REPRODUCE_BLOB = re.compile(r"@reproduce_failure\('[^']+', b'[^']*'\)")
-NODEID = re.compile(
-    r"conformance/test_\w+\.py::test_(?P<prop>\w+)\[(?P<params>[^\]]+)\]"
-)
+NODEID = re.compile(r"conformance/test_properties\.py::test_(?P<prop>\w+)\[(?P<params>[^\]]+)\]")
 CELL = pytest.StashKey[Cell]()
 #: framework threads this process was capped to
 THREADS = pytest.StashKey[int]()
@@ -66,6 +69,7 @@ def pytest_sessionstart(session):
     sel = selection(session.config)
     if sel.example_db is not None:
         use_example_database(sel.example_db, sel.example_db_read_only)
+    signals.session_started()
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
@@ -85,7 +89,7 @@ def pytest_generate_tests(metafunc):
     if "cell" not in names:
         return
     sel = selection(metafunc.config)
-    cross = metafunc.definition.get_closest_marker("cross_device") is not None
+    cross = metafunc.function.conformance_property.cross_device
     if "subject" in names:
         targets = [
             (s, d)
@@ -118,23 +122,52 @@ def _subjects(item) -> tuple | None:
     params = getattr(getattr(item, "callspec", None), "params", {})
     if "dtype" not in params:
         return None
-    found = params.get("pair") or (params.get("subject"),)
-    return tuple(found) if all(isinstance(s, Subject) for s in found) else None
+    found = params.get("pair", (params.get("subject"),))
+    if not isinstance(found, tuple):  # an empty parametrization
+        return None
+    return found if all(isinstance(s, Subject) for s in found) else None
+
+
+def property_test(prop: Property):
+    """The pytest function of one property: draw an example, record it in the cell, check it."""
+
+    def test(subject, dtype, device, cell, caps, data):
+        example = prop.draw(data, dtype, device, caps)
+        cell.example(example)
+        prop.check(cell, subject, example)
+
+    def test_pair(pair, dtype, device, cell, caps, data):
+        example = prop.draw(data, dtype, device, caps)
+        cell.example(example)
+        prop.check(cell, pair, example)
+
+    function = test_pair if prop.pair else test
+    function.__name__ = function.__qualname__ = f"test_{prop.name}"
+    function.__doc__ = prop.claim
+    function = given(data=st.data())(function)
+    function.conformance_property = prop
+    if prop.special_values:
+        function = pytest.mark.special_values(function)
+    if prop.needs:
+        function = pytest.mark.needs(*prop.needs)(function)
+    if prop.cross_device:
+        function = pytest.mark.cross_device(function)
+    return function
+
+
+def cell_property(item) -> Property:
+    return PROPERTIES[item.originalname.removeprefix("test_")]
 
 
 def build_cell(item) -> Cell:
     """The cell a test item fills, with the registry entries it can reach."""
-    params = item.callspec.params
-    prop = item.originalname.removeprefix("test_")
-    label = " vs ".join(s.label for s in _subjects(item))
-    divergences = selection(item.config).registry.applicable(
-        prop, label, params["dtype"], params["device"]
-    )
-    cell = Cell(prop, label, params["dtype"], params["device"], divergences)
-    cell.tf32 = selection(item.config).tf32
-    cell.contracts = {
-        s.label: s.contract(cell.dtype, cell.device).as_dict() for s in _subjects(item)
-    }
+    params, sel = item.callspec.params, selection(item.config)
+    prop, subjects = cell_property(item), _subjects(item)
+    label = " vs ".join(s.label for s in subjects)
+    dtype, device = params["dtype"], params["device"]
+    divergences = sel.registry.applicable(prop, label, dtype, device)
+    cell = Cell(prop.name, label, dtype, device, divergences, sel.tf32)
+    cell.describe_contracts(subjects)
     return cell
 
 
@@ -147,22 +180,17 @@ def caps(pytestconfig):
 def cell(request) -> Cell:
     """The record of this cell; skips, saying why, when a subject cannot run its dtype or device."""
     record = request.node.stash[CELL] = build_cell(request.node)
-    if (
-        request.node.get_closest_marker("special_values")
-        and not selection(request.config).special_values
-    ):
+    prop = cell_property(request.node)
+    if prop.special_values and not selection(request.config).special_values:
         record.skip_reason = "special values are opt-in: pass --special-values"
-    needs = request.node.get_closest_marker("needs")
     for subject in _subjects(request.node):
         reason = subject.missing_device(record.device) or subject.unsupported(
             record.dtype, record.device
         )
         if reason:
             reason = f"{subject.label} on {record.device}: {reason}"
-        elif needs:
-            reason = next(
-                filter(None, (subject.lacks(feature) for feature in needs.args)), None
-            )
+        else:
+            reason = next(filter(None, map(subject.lacks, prop.needs)), None)
         record.skip_reason = record.skip_reason or reason
     if record.skip_reason:
         pytest.skip(record.skip_reason)
@@ -186,17 +214,17 @@ def pytest_runtest_makereport(item, call):
         return report
     record = item.stash.get(CELL, None) or build_cell(item)
     if report.when == "setup" and report.failed:
-        data = record.as_dict("error", _last_line(report.longreprtext))
+        data = record.as_dict(Status.ERROR, _last_line(report.longreprtext))
     elif report.failed and record.failure is None:
         # the subject raised on its own (or the suite broke): the traceback's last line says what
-        data = record.as_dict("fail", _last_line(report.longreprtext))
+        data = record.as_dict(Status.FAIL, _last_line(report.longreprtext))
     elif report.skipped and record.skip_reason is None:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        data = record.as_dict("skipped", reason.removeprefix("Skipped: "))
+        data = record.as_dict(Status.SKIPPED, reason.removeprefix("Skipped: "))
     else:
         data = record.as_dict()
-        if data["status"] == "known-divergence":
+        if data["status"] == Status.KNOWN_DIVERGENCE:
             report.outcome = "skipped"
             report.wasxfail = data["reason"]
     data["nodeid"] = item.nodeid

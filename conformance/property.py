@@ -1,33 +1,88 @@
-"""What the properties share: calling a subject on a case, spending budget, exact comparisons."""
+"""Properties, declared once, and what their checks share.
+
+A property is a claim checked over many examples. `declare` registers one from its check
+function: the function's name is the property's name, its docstring the claim; the declaration
+says how to draw an example, which observation codes its comparisons can show (so registry
+entries apply to it), and what it needs from a subject. The tests (conformance/test_properties.py),
+the divergence registry's validation, the replay and the docs all read `PROPERTIES`.
+"""
 
 import functools
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from conformance.budget import assess, limit, overspend_message
-from conformance.cell import Cell
-from conformance.contract import (
-    ContractError,
-    float32_evaluation,
-    past_float32_range,
-    reduced_accumulation,
-    without_tf32,
-)
+from conformance.cell import Cell, SubjectFailure
+from conformance.contract import ContractError
+from conformance.observation import ARITHMETIC, Code, Observation, Quantity
 from conformance.subjects import Subject, loaded_layer
 from strategies import Case
 
 
+@dataclass(frozen=True)
+class Property:
+    """One claim: how to draw an example, how to check it, what it can observe and needs."""
+
+    name: str
+    claim: str
+    check: Callable  # check(cell, subject or pair, example)
+    draw: Callable  # draw(data, dtype, device, caps) -> example
+    example: type  # the example's type: rebuilt from a reproducer by example.from_arrays
+    shows: frozenset[Code]  # the observation codes its comparisons can show
+    needs: tuple[str, ...] = ()  # subject methods it calls beyond forward
+    special_values: bool = False  # opt-in: --special-values
+    cross_device: bool = False  # compares each non-CPU device with the CPU
+    pair: bool = False  # checks two subjects together
+
+
+PROPERTIES: dict[str, Property] = {}
+
+
+def declare(
+    *,
+    draw: Callable,
+    shows: Iterable[Code],
+    example: type = Case,
+    needs: tuple[str, ...] = (),
+    special_values: bool = False,
+    cross_device: bool = False,
+    pair: bool = False,
+):
+    """Register the decorated check function as a property named after it."""
+
+    def register(check: Callable) -> Callable:
+        name = check.__name__
+        if name in PROPERTIES:
+            raise ValueError(f"property {name!r} is declared twice")
+        PROPERTIES[name] = Property(
+            name, inspect.getdoc(check) or "", check, draw, example, frozenset(shows),
+            needs, special_values, cross_device, pair,
+        )  # fmt: skip
+        return check
+
+    return register
+
+
+# -- what the checks share -------------------------------------------------------------------
 def forward(
     cell: Cell, subject: Subject, case: Case, x: np.ndarray | None = None
 ) -> np.ndarray:
     """The subject's result for `case` (or for `x` through the case's layer); the shape is checked first."""
+    __tracebackhide__ = True
     x = case.x if x is None else x
     got = subject.forward(loaded_layer(subject, case), x)
     expected = (*x.shape[:-1], case.out_features)
-    if not isinstance(got, np.ndarray) or got.shape != expected:
-        shape = getattr(got, "shape", type(got).__name__)
+    if not isinstance(got, np.ndarray):
         cell.fail(
-            f"{subject.label} returned shape {shape} for x of shape {x.shape}; expected {expected}"
+            f"{subject.label}.forward() returned a {type(got).__module__}.{type(got).__name__}, "
+            "not a numpy.ndarray"
+        )
+    if got.shape != expected:
+        cell.fail(
+            f"{subject.label} returned shape {got.shape} for x of shape {x.shape}; expected {expected}"
         )
     return got
 
@@ -35,91 +90,84 @@ def forward(
 def within_bound(
     cell: Cell,
     subject: Subject,
-    what: str,
+    quantity: Quantity,
     got,
     expected,
     bound_for=None,
+    *,
     device: str | None = None,
+    exact: bool = False,
+    label: str | None = None,
 ) -> None:
-    """Spend `subject`'s budget: |got - expected| against the bound its contract gives this comparison.
+    """Spend `subject`'s budget: |got - expected| against the bound of the contract it is held to.
 
     `expected` is an oracle Reference (bound: the contract's bound around it), or an array with
     `bound_for(contract)` deriving its bound. The contract is the subject's on `device` (default:
-    the cell's). A result past that bound is observed rather than failed outright where it fits
-    a named looser contract: "accumulates its <what> in <dtype>" (accumulation in the output
-    format), "computes its <what> in float32" (a float64 result evaluated in float32), or,
-    under --tf32 framework-default, "float32 result within the TF32 bound only" (a framework
-    that turns TF32 on by itself is held to strict float32 first); a worst element that is inf
-    or NaN where the oracle's is finite is observed as "returns a non-finite <what> where the
-    exact one is finite". An observation is
-    a known divergence where the registry says so, a failure elsewhere.
+    the cell's), as `Cell.judged` gives it. With `exact`, a contract that reads operands exactly
+    claims the exact result (the case is built so that every product and sum is exact).
+
+    A result past that bound is observed rather than failed outright where it fits a looser
+    contract, or a composition of them (float32 evaluation, TF32 operands, accumulation in the
+    output format, subnormals read as zero): a known divergence where registry entries
+    applicable to the cell explain every code of a composition that fits, a failure naming the
+    smallest fitting composition (or none) elsewhere.
     """
+    __tracebackhide__ = True
     if bound_for is None:
         expected, bound_for = expected.value, functools.partial(limit, expected)
-    contract = subject.contract(cell.dtype, device or cell.device)
-    # (looser contract, observation, where it admits any result)
-    looser = [
-        (
-            reduced_accumulation(contract),
-            f"accumulates its {what} in {cell.dtype}",
-            None,
-        ),
-        (
-            float32_evaluation(contract),
-            f"computes its {what} in float32",
-            past_float32_range,
-        ),
-    ]
-    strict = without_tf32(contract) if cell.tf32 == "framework-default" else None
-    if strict is not None:
-        looser.insert(0, (contract, "float32 result within the TF32 bound only", None))
-        contract = strict
-    bound = bound_for(contract)
+    label, device = label or quantity.value, device or cell.device
+    judged = cell.judged(subject, device)
+    if exact and judged.contract.reads_exactly:
+        bound = np.zeros(np.shape(expected))
+    else:
+        bound = bound_for(judged.contract)
     verdict = assess(got, expected, bound, cell.dtype)
-    fitting = verdict.budget_used > 1 and next(
-        (
-            text
-            for c, text, anything in looser
-            if _fits(got, expected, bound_for, c, anything)
-        ),
-        None,
-    )
-    if verdict.budget_used > 1 and not fitting and _overflowed(verdict):
-        fitting = f"returns a non-finite {what} where the exact one is finite"
-    if fitting:
-        cell.record(subject.label, what, verdict)
-        cell.deviation(
-            subject.label,
-            f"{fitting}: {overspend_message(subject.label, what, verdict)}",
-            verdict=verdict.as_dict(),
-            what=what,
-            expected=expected,
-            bound=bound,
-        )
+    cell.record(subject.label, label, verdict)
+    if verdict.budget_used <= 1:
         return
-    cell.spend(subject.label, what, verdict, expected=expected, bound=bound)
+    evidence = {"verdict": verdict.as_dict(), "what": label, "expected": expected, "bound": bound, "got": got}
+    overspent = overspend_message(subject.label, label, verdict)
+    smallest = None
+    for codes, contract in judged.compositions():
+        if not _fits(got, expected, bound_for, contract):
+            continue
+        text = _describe(codes, label, cell.dtype)
+        observation = Observation(codes, text, quantity=quantity, device=device)
+        if cell.explains(observation):
+            cell.deviation(subject.label, observation)
+            return
+        smallest = smallest or observation
+    if smallest is None:
+        cell.fail(overspent, **evidence)
+    cell.deviation(subject.label, smallest, overspent, **evidence)
 
 
-def _overflowed(verdict) -> bool:
-    """The worst element is inf or NaN where the oracle's is finite (an overflow, or inf * 0)."""
-    return not np.isfinite(verdict.got) and np.isfinite(verdict.expected)
+_WORDS = {
+    Code.FLOAT32_EVALUATION: "computes its {label} in float32",
+    Code.TF32: "reads float32 operands as TF32",
+    Code.REDUCED_ACCUMULATION: "accumulates its {label} in {dtype}",
+    Code.FLUSH_TO_ZERO: "reads subnormals as zero",
+}
 
 
-def _fits(got, expected, bound_for, contract, anything=None) -> bool:
-    """Whether `got` lies within the looser `contract`'s bound (anywhere where `anything(bound)`)."""
-    if contract is None:
-        return False
+def _describe(codes: frozenset[Code], label: str, dtype: str) -> str:
+    return " and ".join(
+        _WORDS[c].format(label=label, dtype=dtype) for c in ARITHMETIC if c in codes
+    )
+
+
+def _fits(got, expected, bound_for, contract) -> bool:
+    """Whether `got` lies within the looser `contract`'s bound."""
     try:
         bound = bound_for(contract)
     except ContractError:  # a sum too long for that accumulation to bound at all
         return False
-    if anything is not None:
-        bound = np.where(anything(bound), np.inf, bound)
     return assess(got, expected, bound, contract.dtype).budget_used <= 1
 
 
 def gradients(cell: Cell, subject: Subject, case: Case, upstream: np.ndarray):
     """The subject's (dx, dweight, dbias) for `case`, their shapes and dtypes checked first."""
+    __tracebackhide__ = True
     dx, dweight, dbias = subject.gradients(
         loaded_layer(subject, case), case.x, upstream
     )
@@ -135,10 +183,25 @@ def gradients(cell: Cell, subject: Subject, case: Case, upstream: np.ndarray):
                 f"{subject.label} returned a {name} gradient of shape {shape}; expected {expected[name]}"
             )
         if got is not None and got.dtype != case.x.dtype:
-            cell.deviation(
-                subject.label, f"returns {got.dtype} gradients for {case.dtype}"
-            )
+            cell.deviation(subject.label, result_dtype(got.dtype, f"{name} gradient", case.dtype))
     return dx, dweight, dbias
+
+
+def result_dtype(got, what: str, dtype: str) -> Observation:
+    return Observation.of(Code.RESULT_DTYPE, f"returns a {got} {what} for {dtype}", str(got))
+
+
+def attempt(cell: Cell, who: str, call):
+    """Run `call`; an exception is observed (a known divergence or a failure). None if it raised."""
+    __tracebackhide__ = True
+    try:
+        return call()
+    except SubjectFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the subject raises is the observation
+        name = type(exc).__name__
+        cell.deviation(who, Observation.of(Code.RAISES, f"raises {name}: {exc}", name))
+        return None
 
 
 def first_bit_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, ...] | None:
@@ -158,6 +221,7 @@ def same_parameters(
     cell: Cell, subject: Subject, case: Case, layer, context: str
 ) -> None:
     """Fail unless the layer's parameters read back as the case's canonical weights, bit for bit."""
+    __tracebackhide__ = True
     weight, bias = subject.read(layer)
     for name, want, got in (("weight", case.weight, weight), ("bias", case.bias, bias)):
         if want is None or got is None:
@@ -167,10 +231,8 @@ def same_parameters(
                 )
             continue
         if got.shape != want.shape or got.dtype != want.dtype:
-            cell.deviation(
-                subject.label,
-                f"{context}: {name} is {got.dtype}{got.shape}, not {want.dtype}{want.shape}",
-            )
+            text = f"{context}: {name} is {got.dtype}{got.shape}, not {want.dtype}{want.shape}"
+            cell.deviation(subject.label, Observation.of(Code.PARAMETER_DTYPE, text, str(got.dtype)))
             continue  # a known divergence: its bits cannot be compared
         index = first_bit_difference(got, want)
         if index is not None:

@@ -1,4 +1,4 @@
-"""python -m reports: show, merge, diff and render conformance reports.
+"""python -m reports: show, merge, diff, replay and render conformance reports.
 
 Exit status: 0 success (for diff: nothing regressed), 1 diff found a regression, 2 unusable input
 (one line on stderr naming the file and the problem; nothing is written).
@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from reports import outputs, report
+from reports import outputs, replay, report
 from reports.diff import BUDGET_GROWTH, diff
 from reports.html import render
 from reports.merge import merge
@@ -48,6 +48,10 @@ def diff_command(args) -> int:
     return 1 if result.regressed else 0
 
 
+def replay_command(args) -> int:
+    return replay.main(Path(args.reproducer))
+
+
 def html_command(args) -> int:
     report.write_atomic(Path(args.output), render(report.load(args.report)))
     print(f"wrote {args.output}")
@@ -82,6 +86,11 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.set_defaults(run=diff_command)
+    c = commands.add_parser(
+        "replay", help="re-run a reproducer's example: exit 1 while it fails, 0 once fixed"
+    )
+    c.add_argument("reproducer", help="a .npz from a report's reproducers/ directory")
+    c.set_defaults(run=replay_command)
     c = commands.add_parser(
         "html", help="render a report as one self-contained HTML page"
     )

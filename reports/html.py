@@ -16,7 +16,6 @@ COLOURS = {
     "not-run": "#757575",
     "skipped": "#9e9e9e",
     "known-divergence": "#f9a825",
-    "divergence-resolved": "#1565c0",
 }
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#212121}

@@ -1,7 +1,7 @@
 """Merge shard reports into one whose verdicts equal an unsharded run of the same cases."""
 
 from reports import report
-from reports.report import ReportError, cell_key, settle, summary
+from reports.report import ReportError, cell_key, divergence_outcomes, summary
 
 #: what every shard of one run must share
 SAME = ("options", "run.hypothesis", "environment.versions")
@@ -76,10 +76,9 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
             if key not in cells or cells[key][1]["status"] == "not-run":
                 cells[key] = (path, dict(cell))
     merged = sorted((cell for _, cell in cells.values()), key=cell_key)
-    entries = first["divergences"]
-    outcomes = settle(
-        merged, entries, first["options"]["subjects"], first["options"]["dtypes"]
-    )
+    fields = ("status", "reproduced_in", "not_reproduced_in")
+    entries = [{k: v for k, v in e.items() if k not in fields} for e in first["divergences"]]
+    outcomes = divergence_outcomes(entries, merged)
     runs = [data["run"] for _, data in reports]
     reasons = [
         f"{path}: {data['run']['incomplete_reason']}"

@@ -13,14 +13,24 @@ from reports import report
 from reports.html import render
 
 ROOT = Path(__file__).resolve().parents[1]
-REPLAY = Path(__file__).with_name("replay.py")
-REPLAY_CALL = "    sys.exit(main(pathlib.Path(sys.argv[1])))\n"
+SCRIPT = """# Reproducer for {nodeid}
+# {message}
+# Run it with the frameworks of the run installed: exit 1 while it fails, 0 once fixed, 2 when it
+# cannot run here. Without this project at {root}: python -m reports replay {npz}
+import pathlib
+import sys
+
+sys.path.insert(0, {root!r})
+from reports.replay import main
+
+sys.exit(main(pathlib.Path(__file__).with_name({npz!r})))
+"""
 
 #: JUnit outcome per cell status (known divergences and skips are skipped with their reason)
 JUNIT = {"fail": "failure", "error": "error", "crashed": "error", "not-run": "skipped", "skipped": "skipped",
          "known-divergence": "skipped"}  # fmt: skip
 MARK = {"pass": "✅", "fail": "❌", "error": "⚠️", "crashed": "💥", "not-run": "⏸", "skipped": "➖",
-        "known-divergence": "🟡", "divergence-resolved": "🔵"}  # fmt: skip
+        "known-divergence": "🟡"}  # fmt: skip
 
 
 def slug(nodeid: str) -> str:
@@ -28,34 +38,44 @@ def slug(nodeid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
-def write_reproducers(data: dict, directory: Path) -> list[Path]:
-    """A .npz and a standalone replay script per failing cell whose example could be carried."""
-    written = []
+def specs(data: dict, label: str) -> str:
+    """How --subjects named the subjects of a cell label ("|" between the two of a pair)."""
     plugins = data["options"].get("plugins", {})
+    return "|".join(
+        plugins.get(part, part.split("/")[0]) for part in label.split(" vs ")
+    )
+
+
+def write_reproducers(data: dict, directory: Path) -> list[Path]:
+    """A .npz and a replay script per failing cell whose example could be carried."""
+    written = []
+    options, processes = data["options"], data["run"].get("processes", {})
     for cell in data["cells"]:
         failure = cell["failure"]
         if not failure or not failure.get("arrays"):
             continue
         name = slug(cell["nodeid"])
-        arrays = unpack(failure["arrays"])
+        threads = (processes.get(cell["worker"]) or {}).get("threads") or 1
         meta = {
             "property": cell["property"],
             "subject": cell["subject"],
+            "specs": specs(data, cell["subject"]),
             "device": cell["device"],
-            "what": failure.get("what", ""),
+            "tf32": options.get("tf32", "framework-default"),
+            "threads": threads,
+            "divergences": options["divergences"],
             "message": failure["message"],
-            "plugins": "|".join(plugins.values()),
-            "plugin_labels": "|".join(plugins),
-            "root": str(ROOT),
         }
         npz, script = directory / f"{name}.npz", directory / f"{name}.py"
+        arrays = unpack(failure["arrays"])
         report.write_atomic(npz, npz_bytes(cell["dtype"], {**arrays, **meta}))
-        header = f"# Reproducer for {cell['nodeid']}\n# {failure['message']}\n"
-        source = REPLAY.read_text().replace(
-            REPLAY_CALL,
-            f'    sys.exit(main(pathlib.Path(__file__).with_name("{npz.name}")))\n',
+        text = SCRIPT.format(
+            nodeid=cell["nodeid"],
+            message=" ".join(failure["message"].split()),
+            root=str(ROOT),
+            npz=npz.name,
         )
-        report.write_atomic(script, header + source)
+        report.write_atomic(script, text)
         failure["reproducer"] = {
             "npz": f"{directory.name}/{npz.name}",
             "script": f"{directory.name}/{script.name}",
@@ -134,8 +154,8 @@ def markdown(data: dict) -> str:
                 else f"{MARK[c['status']]} {budget_text(c['worst_budget_used'])}"
             )
         out.append(f"| `{prop}` | " + " | ".join(row) + " |")
-    out += ["", ("✅ pass · ❌ fail · ⚠️ error · 💥 crashed · ⏸ not run · ➖ skipped · 🟡 known divergence · "
-            "🔵 divergence resolved; numbers: worst budget used (≤ 1 passes)"), ""]  # fmt: skip
+    out += ["", ("✅ pass · ❌ fail · ⚠️ error · 💥 crashed · ⏸ not run · ➖ skipped · 🟡 known divergence; "
+            "numbers: worst budget used (≤ 1 passes)"), ""]  # fmt: skip
     failures = [c for c in cells if c["status"] in ("fail", "error", "crashed")]
     if failures:
         out += ["### Failures", ""]
@@ -168,10 +188,7 @@ def summary_lines(data: dict) -> list[str]:
     worst = {}
     for c in data["cells"]:
         b = c["worst_budget_used"]
-        if isinstance(b, (int, float)) and c["status"] in (
-            "pass",
-            "divergence-resolved",
-        ):
+        if isinstance(b, (int, float)) and c["status"] == "pass":
             worst[(c["subject"], c["dtype"])] = max(
                 worst.get((c["subject"], c["dtype"]), 0.0), b
             )

@@ -10,29 +10,23 @@ import os
 import resource
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
+from conformance import signals
 from conformance.cell import Cell
 from conformance.options import SELECTION
 from conformance.plugin import CELL_PROPERTY, GPU, THREADS, parse_nodeid
 from reports import outputs, report
 from reports.environment import fingerprint
 
+ROOT = Path(__file__).resolve().parents[1]
 COLLECTOR = pytest.StashKey["Collector"]()
 ENVIRONMENT_PROPERTY = "conformance.environment"
 PROCESS_PROPERTY = "conformance.process"
 _SENT = pytest.StashKey[bool]()
-
-#: divergence outcomes that need a person's attention
-WARNINGS = {
-    "unreached": "known divergence {id!r} applies to this run and its property ran, but no cell reached it; "
-    "check the entry in {path}",
-    "resolved": "known divergence {id!r} no longer reproduces in any cell it applies to; "
-    "narrow or remove the entry in {path}",
-}
-
 
 @pytest.hookimpl(
     wrapper=True, tryfirst=True
@@ -119,12 +113,30 @@ class Collector:
     def pytest_keyboard_interrupt(self, excinfo):
         self.interrupted = True
 
+    def runs_cells(self, session) -> bool:
+        """Whether this session is a conformance run (cells collected, or asked for before an
+        interrupt ended collection), not, say, the suite's own self-tests."""
+        if self.cells or any(parse_nodeid(n) for n in self.collected):
+            return True
+        if self.collected or not self.interrupted:
+            return False
+        cells = ROOT / "conformance"
+        return any(
+            cells == path or cells in path.parents
+            for path in (Path(session.startpath, a.split("::")[0]).resolve() for a in self.config.args)
+        )
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
+        signals.finishing()
+        if not self.runs_cells(session):
+            return
+        with signals.held():  # a second Ctrl-C must not cut the report short
+            self.write(exitstatus)
+
+    def write(self, exitstatus) -> None:
         selection = self.config.stash[SELECTION]
         missing = sorted(n for n in self.collected - set(self.cells) if parse_nodeid(n))
-        if not self.cells and not missing:
-            return
         ended_early = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         interrupted = self.interrupted or int(exitstatus) in ended_early
         for nodeid in missing:
@@ -132,9 +144,13 @@ class Collector:
                 nodeid, "not-run", "the run ended before this cell ran", "none"
             )
         crashed = [c["nodeid"] for c in self.cells.values() if c["status"] == "crashed"]
-        reasons = (["interrupted (Ctrl-C)"] if interrupted else []) + [
+        signal = signals.received()
+        cause = {"SIGINT": "SIGINT, Ctrl-C", "SIGTERM": "SIGTERM"}.get(signal, "KeyboardInterrupt")
+        reasons = ([f"interrupted ({cause})"] if interrupted else []) + [
             f"worker crashed in {n}" for n in crashed
         ]
+        if interrupted and not self.cells:
+            reasons.append("no cell ran")
         reasons += [f"{len(missing)} cells did not run"] if missing else []
         profile = settings.default
         run = {
@@ -168,14 +184,6 @@ class Collector:
             run=run,
         )
         self.written = outputs.write_all(self.data, selection.report_dir)
-        for outcome in self.data["divergences"]:
-            if outcome["status"] in WARNINGS:
-                message = WARNINGS[outcome["status"]].format(
-                    id=outcome["id"], path=selection.registry.path
-                )
-                self.config.issue_config_time_warning(
-                    pytest.PytestWarning(message), stacklevel=2
-                )
 
     def pytest_terminal_summary(self, terminalreporter):
         if self.data is None:

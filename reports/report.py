@@ -4,125 +4,35 @@ import json
 import os
 import tempfile
 from collections import Counter
-from fnmatch import fnmatchcase
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TOOL = "linear-dense-conformance"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
-#: what a cell can end in
-STATUSES = (
-    "pass",
-    "fail",
-    "error",
-    "crashed",
-    "not-run",
-    "skipped",
-    "known-divergence",
-    "divergence-resolved",
-)
-
-
-#: statuses of cells whose examples never ran
-NEVER_RAN = ("skipped", "not-run", "crashed", "error")
 
 
 class ReportError(ValueError):
     """A report that cannot be used; the message is one line."""
 
 
-def applies(entry: dict, prop: str, subject: str, dtype: str, device: str) -> bool:
-    """Whether a registry entry (as stored in a report) covers a cell."""
-    return (
-        prop in entry["properties"]
-        and any(fnmatchcase(subject, p) for p in entry["subjects"])
-        and any(fnmatchcase(dtype, p) for p in entry["dtypes"])
-        and any(fnmatchcase(device, p) for p in entry["devices"])
-    )
-
-
-def divergence_outcomes(
-    entries: list[dict], cells: list[dict], subjects: list[str], dtypes: list[str]
-) -> list[dict]:
-    """Per registry entry: reproduced or resolved where cells reached it; otherwise not-run (none of
-    its properties ran), unreached (they ran and the entry applies to the selected subjects and
-    dtypes, yet no cell reached it: a warning), or not-applicable."""
-    ran = {c["property"] for c in cells if c["status"] not in ("not-run", "crashed")}
-    # devices where something ran: an entry for GPUs is not-applicable to a run whose GPU cells skip
-    devices = {c["device"] for c in cells if c["status"] not in NEVER_RAN}
+def divergence_outcomes(entries: list[dict], cells: list[dict]) -> list[dict]:
+    """Per registry entry: reproduced (an example met it), not-reproduced (cells that ran reach
+    it, no example met it: information, since meeting one can depend on the drawn cases, the
+    machine and the threads), not-run (the cells that reach it never ran), or not-applicable."""
     outcomes = []
     for entry in entries:
-        fields = {
-            k: entry[k]
-            for k in (
-                "id",
-                "what",
-                "properties",
-                "subjects",
-                "dtypes",
-                "devices",
-                "evidence",
-            )
-        }
-        reached = [c for c in cells if entry["id"] in c["divergences"]]
-        reproduced = [
-            c["nodeid"]
-            for c in reached
-            if c["divergences"][entry["id"]] == "reproduced"
-        ]
-        resolved = [
-            c["nodeid"]
-            for c in reached
-            if c["divergences"][entry["id"]] != "reproduced"
-        ]
-        combos = (
-            (p, s, d, dev)
-            for p in entry["properties"]
-            for s in subjects
-            for d in dtypes
-            for dev in devices
-        )
-        if reached:
-            status = "reproduced" if reproduced else "resolved"
-        elif not ran & set(entry["properties"]):
-            status = "not-run"
-        elif any(applies(entry, *combo) for combo in combos):
-            status = "unreached"
+        reached = {c["nodeid"]: c["divergences"][entry["id"]] for c in cells if entry["id"] in c["divergences"]}
+        reproduced = [n for n, o in reached.items() if o == "reproduced"]
+        missed = [n for n, o in reached.items() if o == "not reproduced"]
+        if reproduced:
+            status = "reproduced"
+        elif missed:
+            status = "not-reproduced"
         else:
-            status = "not-applicable"
+            status = "not-run" if reached else "not-applicable"
         outcomes.append(
-            {
-                **fields,
-                "status": status,
-                "reproduced_in": reproduced,
-                "not_reproduced_in": resolved,
-            }
+            {**entry, "status": status, "reproduced_in": reproduced, "not_reproduced_in": missed}
         )
-    return outcomes
-
-
-def settle(
-    cells: list[dict], entries: list[dict], subjects: list[str], dtypes: list[str]
-) -> list[dict]:
-    """Decide what only the whole run can decide: divergence outcomes, and which passing cells'
-    entries reproduced nowhere (divergence-resolved). Returns the outcomes; updates the cells."""
-    for cell in (
-        cells
-    ):  # a shard may have marked a cell resolved that another shard's cells reproduce
-        if cell["status"] == "divergence-resolved":
-            cell["status"], cell["reason"] = "pass", None
-    outcomes = divergence_outcomes(entries, cells, subjects, dtypes)
-    resolved = {o["id"] for o in outcomes if o["status"] == "resolved"}
-    for cell in cells:
-        if (
-            cell["status"] == "pass"
-            and cell["divergences"]
-            and set(cell["divergences"]) <= resolved
-        ):
-            cell["status"] = "divergence-resolved"
-            cell["reason"] = "known divergence no longer reproduces: " + ", ".join(
-                sorted(cell["divergences"])
-            )
     return outcomes
 
 
@@ -135,7 +45,7 @@ def build(*, cells: list[dict], selection, environment: dict | None, run: dict) 
     cells = sorted(cells, key=cell_key)
     labels = [s.label for s in selection.subjects]
     entries = [entry.as_dict() for entry in selection.registry.entries]
-    outcomes = settle(cells, entries, labels, list(selection.dtypes))
+    outcomes = divergence_outcomes(entries, cells)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": TOOL,

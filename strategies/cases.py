@@ -66,9 +66,21 @@ class Case:
     weight: np.ndarray
     bias: np.ndarray | None
     family: str
-    specials: tuple[
-        str, ...
-    ] = ()  # special values placed into the operands (the opt-in category)
+    #: special values placed into the operands (the opt-in category)
+    specials: tuple[str, ...] = ()
+
+    @property
+    def case(self) -> "Case":
+        """The case every example carries (here: itself)."""
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray | None]:
+        """What a reproducer stores to rebuild this example (`from_arrays`)."""
+        return {"x": self.x, "weight": self.weight, "bias": self.bias}
+
+    @classmethod
+    def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Case":
+        return cls(dtype, device, arrays["x"], arrays["weight"], arrays.get("bias"), "replayed")
 
     @property
     def leading(self) -> tuple[int, ...]:
@@ -209,3 +221,28 @@ def redraw_values(data, case: Case, label: str = "other values (family, seed)") 
         bias=bias,
         family=family,
     )
+
+
+def draw_bias_off_case(data, dtype: str, device: str, caps: Caps) -> Case:
+    """A case whose layer has no bias."""
+    case = draw_case(data, dtype, device, caps)
+    return Case(dtype, device, case.x, case.weight, None, case.family)
+
+
+def draw_batched_case(data, dtype: str, device: str, caps: Caps) -> Case:
+    """A case with at least two leading dims (so flattening them means something)."""
+    return draw_case(data, dtype, device, caps, min_leading_dims=2)
+
+
+def draw_zero_out_case(data, dtype: str, device: str, caps: Caps) -> Case:
+    """A case whose layer has no outputs (out_features = 0)."""
+    return draw_case(data, dtype, device, caps, out_features=0)
+
+
+def draw_layer_defaults(data, dtype: str, device: str, caps: Caps) -> Case:
+    """Only a layer's shape (at least one input): its parameters are the framework's defaults."""
+    in_f, out_f = data.draw(
+        layer_shapes(caps.max_features, min_in=1), label="(in_features, out_features)"
+    )
+    zeros = np.zeros((out_f, in_f), FORMATS[dtype].numpy)
+    return Case(dtype, device, zeros[:0], zeros, zeros[:, 0], "defaults")

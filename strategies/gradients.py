@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.formats import FORMATS, Format
-from strategies.cases import Caps, Case, draw_case
+from strategies.cases import Caps, Case, draw_case, redraw_values
 from strategies.values import FAMILIES, SEEDS, _family, magnitude_cap, to_format
 
 UPSTREAM_FAMILIES = tuple(f for f in FAMILIES if f != "ones")
@@ -46,12 +46,62 @@ def draw_upstream(
     return upstream_for(case, family, seed)
 
 
-def draw_gradient_case(
-    data, dtype: str, device: str, caps: Caps, **kwargs
-) -> tuple[Case, np.ndarray]:
+@dataclass(frozen=True)
+class Backward:
+    """A case and an upstream gradient G of its output's shape: the loss is sum(G * layer(x))."""
+
+    case: Case
+    upstream: np.ndarray
+
+    def arrays(self) -> dict:
+        return {**self.case.arrays(), "upstream": self.upstream}
+
+    @classmethod
+    def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Backward":
+        return cls(Case.from_arrays(dtype, device, arrays), arrays["upstream"])
+
+
+def draw_backward(data, dtype: str, device: str, caps: Caps, **kwargs) -> Backward:
     """A case and a random upstream gradient of the output's shape."""
     case = draw_case(data, dtype, device, caps, **kwargs)
-    return case, draw_upstream(data, case)
+    return Backward(case, draw_upstream(data, case))
+
+
+def draw_empty_backward(data, dtype: str, device: str, caps: Caps) -> Backward:
+    """A backward example whose batch is empty (a zero-size leading dim)."""
+    return draw_backward(data, dtype, device, caps, zero_size=True)
+
+
+@dataclass(frozen=True)
+class Repeated:
+    """A backward example run on a layer that just ran another one (same shapes, other values)."""
+
+    earlier: Backward
+    later: Backward
+
+    @property
+    def case(self) -> Case:
+        return self.later.case
+
+    def arrays(self) -> dict:
+        earlier = {f"earlier_{k}": v for k, v in self.earlier.arrays().items()}
+        return {**self.later.arrays(), **earlier}
+
+    @classmethod
+    def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Repeated":
+        prefix = "earlier_"
+        earlier = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+        return cls(
+            Backward.from_arrays(dtype, device, earlier),
+            Backward.from_arrays(dtype, device, arrays),
+        )
+
+
+def draw_repeated(data, dtype: str, device: str, caps: Caps) -> Repeated:
+    later = draw_backward(data, dtype, device, caps)
+    earlier = redraw_values(data, later.case, "earlier case on the same layer (family, seed)")
+    upstream = draw_upstream(data, earlier, "earlier upstream (family, seed)")
+    return Repeated(Backward(earlier, upstream), later)
 
 
 @dataclass(frozen=True)
@@ -61,6 +111,21 @@ class Training:
     case: Case
     batches: tuple[tuple[np.ndarray, np.ndarray], ...]
     learning_rate: float
+
+    def arrays(self) -> dict:
+        batches = {
+            f"{name}_{t}": a
+            for t, batch in enumerate(self.batches)
+            for name, a in zip(("x", "upstream"), batch, strict=True)
+        }
+        return {**self.case.arrays(), "learning_rate": np.array(self.learning_rate), **batches}
+
+    @classmethod
+    def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Training":
+        steps = sorted(int(k.removeprefix("x_")) for k in arrays if k.startswith("x_"))
+        batches = tuple((arrays[f"x_{t}"], arrays[f"upstream_{t}"]) for t in steps)
+        case = Case.from_arrays(dtype, device, arrays)
+        return cls(case, batches, float(arrays["learning_rate"]))
 
 
 def draw_training(data, dtype: str, device: str, caps: Caps) -> Training:

@@ -18,7 +18,6 @@ resident memory. Nothing is asserted: the figures are printed.
 """
 
 import argparse
-import importlib
 import json
 import subprocess
 import sys
@@ -36,19 +35,15 @@ from conformance.subjects import loaded_layer, resolve
 from strategies import Caps
 from strategies.gradients import upstream_for
 
-#: property -> (module, test function, the bare framework call it makes per example)
+#: property -> (the declared property, the bare framework call it makes per example)
 PROPERTIES = {
     "forward": (
-        "test_forward",
-        "test_forward_within_bound",
+        "forward_within_bound",
         lambda s, layer, case: s.forward(layer, case.x),
     ),
     "gradients": (
-        "test_gradients",
-        "test_weight_gradient_within_bound",
-        lambda s, layer, case: s.gradients(
-            layer, case.x, upstream_for(case, "uniform", 0)
-        ),
+        "weight_gradient_within_bound",
+        lambda s, layer, case: s.gradients(layer, case.x, upstream_for(case, "uniform", 0)),
     ),
 }
 
@@ -60,19 +55,18 @@ class RecordingCell(Cell):
         super().__init__(*args)
         self.cases = []
 
-    def example(self, case):
-        super().example(case)
-        self.cases.append(case)
+    def example(self, example):
+        super().example(example)
+        self.cases.append(example.case)
 
 
-def suite_rate(
-    prop: str, subject, dtype: str, caps: Caps
-) -> tuple[float, RecordingCell]:
-    module, name, _ = PROPERTIES[prop]
-    test = getattr(
-        importlib.import_module(f"conformance.{module}"), name
-    )  # after the profile is loaded
-    cell = RecordingCell(name.removeprefix("test_"), subject.label, dtype, "cpu")
+def suite_rate(prop: str, subject, dtype: str, caps: Caps) -> tuple[float, RecordingCell]:
+    from conformance.plugin import property_test
+    from conformance.properties import PROPERTIES as DECLARED
+
+    declared = DECLARED[PROPERTIES[prop][0]]
+    test = property_test(declared)  # after the profile is loaded
+    cell = RecordingCell(declared.name, subject.label, dtype, "cpu")
     started = time.perf_counter()
     test(subject=subject, dtype=dtype, device="cpu", cell=cell, caps=caps)
     return cell.examples / (time.perf_counter() - started), cell
@@ -80,7 +74,7 @@ def suite_rate(
 
 def bare_rate(prop: str, subject, cases) -> float:
     """The property's framework calls on layers built beforehand: the floor the framework sets."""
-    call = PROPERTIES[prop][2]
+    call = PROPERTIES[prop][1]
     for case in cases:
         loaded_layer(subject, case)  # builds every layer before timing
     started = time.perf_counter()

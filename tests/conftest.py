@@ -1,7 +1,6 @@
 """Helpers for the self-tests: run the conformance suite in a subprocess and read its report."""
 
 import fcntl
-import importlib
 import json
 import os
 import subprocess
@@ -88,11 +87,12 @@ def suite(tmp_path_factory):
 
 
 def node(prop: str, subject: str, dtype: str, device: str = "cpu") -> str:
-    """The node id of one cell: conformance/<module>.py::test_<prop>[<subject>-<device>-<dtype>]."""
-    for path in sorted((ROOT / "conformance").glob("test_*.py")):
-        if hasattr(importlib.import_module(f"conformance.{path.stem}"), f"test_{prop}"):
-            return f"conformance/{path.name}::test_{prop}[{subject}-{device}-{dtype}]"
-    raise LookupError(f"no property {prop}")
+    """The node id of one cell: conformance/test_properties.py::test_<prop>[<subject>-<device>-<dtype>]."""
+    from conformance.properties import PROPERTIES
+
+    if prop not in PROPERTIES:
+        raise LookupError(f"no property {prop}")
+    return f"conformance/test_properties.py::test_{prop}[{subject}-{device}-{dtype}]"
 
 
 def selected_cells() -> list[str]:

@@ -13,6 +13,7 @@ from conformance.budget import assess, limit
 from conformance.contract import ContractError, cpu_contract, gamma
 from conformance.formats import DTYPES, FORMATS, TF32_U
 from strategies import Caps, draw_case
+from tests.emulated_gpu import tf32
 
 DRAWN = settings(max_examples=150, derandomize=True, deadline=None, database=None)
 
@@ -47,13 +48,6 @@ def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=
             out
         )
     return y.reshape(*x.shape[:-1], weight.shape[0])
-
-
-def tf32(a: np.ndarray) -> np.ndarray:
-    """float32 values rounded to TF32 (nearest even at 10 fraction bits), as Ampere+ tensor cores do."""
-    bits = a.view(np.uint32).astype(np.uint64)
-    rounded = (bits + 0xFFF + ((bits >> 13) & 1)) & 0xFFFFE000
-    return rounded.astype(np.uint32).view(np.float32)
 
 
 def accumulator(dtype: str):

@@ -5,13 +5,13 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from conformance.cell import Cell, SubjectFailure
 from conformance.divergence import Registry
 from conformance.farm import pin_gpu
 from conformance.formats import TF32_U
+from conformance.observation import Quantity
+from conformance.properties import PROPERTIES
 from conformance.property import within_bound
 from conformance.subjects.torch_linear import (
     TorchLinear,
@@ -19,9 +19,8 @@ from conformance.subjects.torch_linear import (
     torch_precision_flags,
 )
 from tests.conftest import node
-from tests.test_bound import accumulate, positive_case, tf32
-
-ONCE = settings(max_examples=1, database=None, deadline=None)
+from tests.emulated_gpu import tf32
+from tests.test_bound import accumulate, positive_case
 
 
 class FakeGpu(TorchLinear):
@@ -58,7 +57,7 @@ def test_gpu_cells_are_reported_skipped_with_the_reason(suite):
 
 
 def test_devices_option_selects_devices(suite):
-    run = suite("conformance/test_forward.py", "--devices", "cpu", "--subjects", "torch",
+    run = suite("conformance/test_properties.py", "--devices", "cpu", "--subjects", "torch",
                 "--dtypes", "float32", "-k", "forward_within_bound")  # fmt: skip
     assert {c["device"] for c in run.report["cells"]} == {"cpu"}
     assert run.report["options"]["devices"] == ["cpu"]
@@ -89,23 +88,13 @@ def test_torch_flags_are_read_as_set():
 def _tf32_result_in(cell: Cell, subject) -> None:
     x, weight, reference = positive_case(32, 16, "float32")
     got = accumulate(tf32(x), tf32(weight), None, np.float32, "float32")
-
-    @ONCE
-    @given(st.just(0))
-    def check(_):
-        within_bound(cell, subject, "forward", got, reference)
-
-    check()
+    within_bound(cell, subject, Quantity.FORWARD, got, reference)
 
 
-def _cell(policy: str, registry: bool) -> Cell:
-    entries = Registry.load().applicable(
-        "forward_within_bound", "keras/tensorflow", "float32", "cuda:0"
-    )
-    cell = Cell("forward_within_bound", "keras/tensorflow", "float32", "cuda:0",
-                entries if registry else ())  # fmt: skip
-    cell.tf32 = policy
-    return cell
+def _cell(policy: str, registry: bool, dtype: str = "float32") -> Cell:
+    prop = PROPERTIES["forward_within_bound"]
+    entries = Registry.load().applicable(prop, "keras/tensorflow", dtype, "cuda:0")
+    return Cell(prop.name, "keras/tensorflow", dtype, "cuda:0", entries if registry else (), policy)
 
 
 def test_framework_default_tf32_is_the_known_divergence_where_registered():
@@ -116,9 +105,7 @@ def test_framework_default_tf32_is_the_known_divergence_where_registered():
 
 def test_framework_default_tf32_fails_where_not_registered_and_says_why():
     cell = _cell("framework-default", registry=False)
-    with pytest.raises(
-        SubjectFailure, match="float32 result within the TF32 bound only"
-    ):
+    with pytest.raises(SubjectFailure, match=r"reads float32 operands as TF32 \[tf32: no registry"):
         _tf32_result_in(cell, FakeGpu(True))
 
 
@@ -132,6 +119,44 @@ def test_tf32_off_is_held_to_strict_float32():
     cell = _cell("off", registry=True)
     with pytest.raises(SubjectFailure, match="left its forward bound"):
         _tf32_result_in(cell, FakeGpu(False))
+
+
+def _float32_evaluation_with_tf32_in(cell: Cell, subject) -> None:
+    x, weight, reference = positive_case(32, 16, "float64")
+    narrow = tf32(x.astype(np.float32)), tf32(weight.astype(np.float32))
+    got = accumulate(*narrow, None, np.float32, "float32").astype(np.float64)
+    within_bound(cell, subject, Quantity.FORWARD, got, reference)
+
+
+class FakeJaxGpu(FakeGpu):
+    name = "keras/jax"
+
+
+def test_float32_evaluation_with_tf32_is_two_known_divergences_at_once():
+    prop = PROPERTIES["forward_within_bound"]
+    entries = Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
+    cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
+    _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(True))
+    assert set(cell.reproduced) == {"keras-jax-float64", "tf32-default"}
+
+
+def test_a_composition_needs_every_code_explained():
+    prop = PROPERTIES["forward_within_bound"]
+    entries = tuple(
+        e for e in Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
+        if e.id != "tf32-default"
+    )
+    cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
+    with pytest.raises(SubjectFailure, match=r"\[float32-evaluation\+tf32: no registry entry"):
+        _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(True))
+
+
+def test_tf32_is_no_looser_contract_where_the_flags_say_it_is_off():
+    prop = PROPERTIES["forward_within_bound"]
+    entries = Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
+    cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
+    with pytest.raises(SubjectFailure, match=r"\[float32-evaluation: no registry|left its forward"):
+        _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(False))
 
 
 def test_workers_are_pinned_to_gpus_round_robin(monkeypatch):

@@ -1,68 +1,79 @@
-"""The divergence registry: valid data, and the ratchet (known, resolved, unreached) end to end."""
-
-import importlib
-from pathlib import Path
+"""The divergence registry: valid data naming observation codes, where entries apply, and the
+ratchet end to end (known divergence, not reproduced: information, never a warning)."""
 
 import pytest
 
-from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
+from conformance.divergence import Registry, RegistryError
+from conformance.observation import Code, Observation, Quantity
+from conformance.properties import PROPERTIES
 
 ENTRY = """
 [[divergence]]
 id = "{id}"
+title = "a test entry"
 what = "a test entry"
-properties = ["{prop}"]
+observations = [{observations}]
 subjects = ["torch"]
-signature = "{signature}"
 evidence = "tests/test_divergences.py"
 """
 
 
-def test_every_entry_names_real_properties_and_gives_evidence():
-    properties = {
-        name.removeprefix("test_")
-        for path in Path(DEFAULT_PATH).parent.glob("test_*.py")
-        for name in dir(importlib.import_module(f"conformance.{path.stem}"))
-        if name.startswith("test_")
-    }
-    for entry in Registry.load().entries:
-        assert set(entry.properties) <= properties, entry.id
-        assert entry.evidence.strip() and entry.what.strip()
+def entry(id="a", observations='"tf32"', **extra) -> str:
+    lines = "".join(f"{k} = {v}\n" for k, v in extra.items())
+    return ENTRY.format(id=id, observations=observations) + lines
 
 
-def test_applicability_follows_the_glob_patterns():
+def test_every_entry_names_codes_and_gives_evidence():
+    for e in Registry.load().entries:
+        assert e.codes and e.evidence.strip() and e.what.strip() and e.title.strip(), e.id
+
+
+def test_an_entry_reaches_every_property_that_can_show_its_codes():
     registry = Registry.load()
-    ids = lambda *cell: {e.id for e in registry.applicable(*cell)}
-    assert ids("rank1_input_equals_batch_of_one", "keras/jax", "float16", "cpu") == {
-        "rank-1-input"
-    }
+
+    def ids(prop, *cell):
+        return {e.id for e in registry.applicable(PROPERTIES[prop], *cell)}
+
+    assert ids("rank1_input_equals_batch_of_one", "keras/jax", "float16", "cpu") == {"rank-1-input"}
     assert ids("rank1_input_equals_batch_of_one", "torch", "float16", "cpu") == set()
-    assert (
-        ids("subnormals_follow_gradual_underflow", "keras/tensorflow", "float16", "cpu")
-        == set()
-    )
-    assert ids("forward_within_bound", "keras/tensorflow", "float32", "cpu") == set()
-    assert ids("forward_within_bound", "keras/tensorflow", "float32", "cuda:0") == {
-        "tf32-default"
-    }
+    assert ids("forward_within_bound", "keras/tensorflow", "float32", "cpu") == {"subnormal-ftz"}
+    for prop in ("forward_within_bound", "input_gradient_within_bound",
+                 "sgd_steps_track_the_exact_trajectory", "subnormals_follow_gradual_underflow"):  # fmt: skip
+        assert ids(prop, "keras/tensorflow", "float32", "cuda:0") == {"tf32-default"}, prop
+    assert ids("weight_round_trip_is_bit_exact", "keras/tensorflow", "float32", "cuda:0") == set()
+    # a cross-device cell compares with the CPU too
+    cross = ids("device_agrees_with_cpu", "keras/jax", "float64", "cuda:0")
+    assert cross == {"keras-jax-float64", "tf32-default", "subnormal-ftz"}
+
+
+def test_an_entry_explains_its_codes_details_quantities_and_devices():
+    (bias,) = [e for e in Registry.load().entries if e.id == "tf-bfloat16-bias-gradient"]
+    reduced = Observation(frozenset({Code.REDUCED_ACCUMULATION}), "", quantity=Quantity.BIAS_GRADIENT)
+    assert bias.explains(Code.REDUCED_ACCUMULATION, reduced)
+    weight = Observation(reduced.codes, "", quantity=Quantity.WEIGHT_GRADIENT)
+    assert not bias.explains(Code.REDUCED_ACCUMULATION, weight)
+    (rank1,) = [e for e in Registry.load().entries if e.id == "rank-1-input"]
+    assert rank1.explains(Code.RAISES, Observation.of(Code.RAISES, "", "ValueError"))
+    assert not rank1.explains(Code.RAISES, Observation.of(Code.RAISES, "", "TypeError"))
+    (ftz,) = [e for e in Registry.load().entries if e.id == "subnormal-ftz"]
+    on_gpu = Observation(frozenset({Code.FLUSH_TO_ZERO}), "", device="cuda:0")
+    assert not ftz.explains(Code.FLUSH_TO_ZERO, on_gpu)
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (
-            ENTRY.format(id="a", prop="p", signature="("),
-            "signature is not a regular expression",
-        ),
-        (ENTRY.format(id="a", prop="p", signature="x") * 2, "duplicate ids"),
-        (
-            ENTRY.format(id="a", prop="p", signature="x").replace(
-                '["torch"]', '"torch"'
-            ),
-            "must be lists of strings",
-        ),
+        (entry(observations='"no-such-code"'), "names unknown observations"),
+        (entry() * 2, "duplicate ids"),
+        (entry().replace('["torch"]', '"torch"'), "must be non-empty lists of strings"),
+        (entry(properties='["weight_round_trip_is_bit_exact"]'), "cannot show tf32"),
+        (entry(quantities='["momentum"]'), "names unknown quantities"),
+        (entry().replace("title", "headline"), r"unknown keys \['headline'\]"),
     ],
-    ids=["bad regex", "duplicate id", "subjects not a list"],
+    ids=[
+        "unknown code", "duplicate id", "subjects not a list", "property cannot show it",
+        "unknown quantity", "unknown key",
+    ],
 )
 def test_bad_entries_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "registry.toml"
@@ -72,67 +83,36 @@ def test_bad_entries_are_one_line_errors(tmp_path, text, message):
     assert "\n" not in str(error.value)
 
 
-def test_known_divergence_reads_as_xfailed_and_is_reported_reproduced(suite):
-    run = suite(
-        "conformance/test_edges.py",
-        "-k",
-        "rank1",
-        "--subjects",
-        "keras",
-        "--dtypes",
-        "float32",
-    )
-    assert run.returncode == 0 and "1 xfailed" in run.output, run.output
-    (cell,) = run.cells()
-    assert cell["status"] == "known-divergence" and cell["divergences"] == {
-        "rank-1-input": "reproduced"
-    }
-    (outcome,) = [d for d in run.report["divergences"] if d["id"] == "rank-1-input"]
-    assert outcome["status"] == "reproduced" and outcome["reproduced_in"] == [
-        cell["nodeid"]
-    ]
-
-
 def test_entry_naming_an_unknown_property_is_an_error(tmp_path):
     path = tmp_path / "registry.toml"
-    path.write_text(ENTRY.format(id="stale", prop="no_such_property", signature="x"))
-    with pytest.raises(
-        RegistryError, match=r"names unknown properties \['no_such_property'\]; valid: "
-    ):
+    path.write_text(entry(properties='["no_such_property"]'))
+    with pytest.raises(RegistryError, match=r"unknown properties \['no_such_property'\]; valid: "):
         Registry.load(path)
 
 
-def test_entry_that_stops_reproducing_is_resolved_and_one_nothing_reaches_warns(
-    suite, tmp_path
-):
-    path = tmp_path / "registry.toml"
-    stale = ENTRY.format(id="stale", prop="forward_within_bound", signature="x")
-    path.write_text(
-        ENTRY.format(
-            id="never-seen", prop="forward_within_bound", signature="this never happens"
-        )
-        + stale.replace(
-            'subjects = ["torch"]', 'subjects = ["torch"]\ndtypes = ["float16"]'
-        )
-        + ENTRY.format(
-            id="elsewhere", prop="rank1_input_equals_batch_of_one", signature="x"
-        )
-    )
-    run = suite(
-        "conformance/test_forward.py", "-k", "forward_within_bound and float32",
-        "--subjects", "torch", "--dtypes", "float16,float32", "--divergences", str(path),
-    )  # fmt: skip
-    assert run.returncode == 0, run.output
+def test_known_divergence_reads_as_xfailed_and_is_reported_reproduced(suite):
+    run = suite("conformance/test_properties.py", "-k", "rank1", "--subjects", "keras",
+                "--dtypes", "float32")  # fmt: skip
+    assert run.returncode == 0 and "1 xfailed" in run.output, run.output
     (cell,) = run.cells()
-    assert cell["status"] == "divergence-resolved" and "never-seen" in cell["reason"]
-    statuses = {d["id"]: d["status"] for d in run.report["divergences"]}
-    assert statuses == {
-        "never-seen": "resolved",
-        "stale": "unreached",
-        "elsewhere": "not-run",
-    }
-    assert (
-        "known divergence 'stale' applies to this run and its property ran"
-        in run.output
+    assert cell["status"] == "known-divergence"
+    assert cell["divergences"]["rank-1-input"] == "reproduced"
+    (outcome,) = [d for d in run.report["divergences"] if d["id"] == "rank-1-input"]
+    assert outcome["status"] == "reproduced" and outcome["reproduced_in"] == [cell["nodeid"]]
+
+
+def test_an_entry_no_example_met_is_information_not_a_warning(suite, tmp_path):
+    path = tmp_path / "registry.toml"
+    path.write_text(
+        entry(id="never-met", observations='"flush-to-zero"')
+        + entry(id="skipped", observations='"nan-inf-position"')
+        + entry(id="elsewhere", observations='"default-bias"')
     )
-    assert "'elsewhere'" not in run.output
+    run = suite("conformance/test_properties.py", "-k", "(forward_within_bound or nan_and_inf) and float32",
+                "--subjects", "torch", "--dtypes", "float32", "--divergences", str(path))  # fmt: skip
+    assert run.returncode == 0, run.output
+    cells = {c["property"]: c for c in run.cells()}
+    assert cells["forward_within_bound"]["status"] == "pass"
+    statuses = {d["id"]: d["status"] for d in run.report["divergences"]}
+    assert statuses == {"never-met": "not-reproduced", "skipped": "not-run", "elsewhere": "not-applicable"}
+    assert "warning" not in run.output.lower(), run.output

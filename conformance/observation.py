@@ -1,0 +1,78 @@
+"""Observations: what a subject did that its property does not claim, named by stable codes.
+
+A code names a behaviour, never a message: the divergence registry matches codes, so rewording
+a message cannot drop a known divergence. The arithmetic codes each name a looser contract that a
+result fits, and they compose: a float64 Dense evaluated in float32 with TF32 operands is
+observed as both `float32-evaluation` and `tf32`.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    """What a subject was observed to do."""
+
+    #: a float64 result that fits evaluation in float32 (operands, sums and result rounded to float32)
+    FLOAT32_EVALUATION = "float32-evaluation"
+    #: a float32 result that fits TF32 operands (10 fraction bits; subnormal operands may read as zero)
+    TF32 = "tf32"
+    #: a float16/bfloat16 result that fits accumulation in its own format
+    REDUCED_ACCUMULATION = "reduced-accumulation"
+    #: a result that fits subnormal operands read as zero (and subnormal results written as zero)
+    FLUSH_TO_ZERO = "flush-to-zero"
+    #: a result or gradient of another dtype than the one tested (detail: the dtype returned)
+    RESULT_DTYPE = "result-dtype"
+    #: parameters that read back in another dtype or shape than the ones loaded
+    PARAMETER_DTYPE = "parameter-dtype"
+    #: NaN or Inf where IEEE arithmetic puts none, or the reverse (detail: "NaN-for-finite", ...)
+    NAN_INF_POSITION = "nan-inf-position"
+    #: the subject raised (detail: the exception type)
+    RAISES = "raises"
+    #: the default bias is zero in one subject of a pair and not in the other
+    DEFAULT_BIAS = "default-bias"
+
+
+#: the looser contracts, in the order they compose (float32 evaluation first: TF32 then applies to it)
+ARITHMETIC = (
+    Code.FLOAT32_EVALUATION,
+    Code.TF32,
+    Code.REDUCED_ACCUMULATION,
+    Code.FLUSH_TO_ZERO,
+)
+
+
+class Quantity(StrEnum):
+    """Which result a comparison is about; a registry entry may narrow itself to some."""
+
+    FORWARD = "forward"
+    INPUT_GRADIENT = "input gradient"
+    WEIGHT_GRADIENT = "weight gradient"
+    BIAS_GRADIENT = "bias gradient"
+    WEIGHT_UPDATE = "weight update"
+    BIAS_UPDATE = "bias update"
+    SECOND_DERIVATIVE = "second derivative"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One observed behaviour: its codes (several for a compound contract), an optional detail,
+    the quantity and device it was seen in (None: the cell's), and one line for people."""
+
+    codes: frozenset[Code]
+    text: str
+    detail: str | None = None
+    quantity: Quantity | None = None
+    device: str | None = None
+
+    @classmethod
+    def of(cls, code: Code, text: str, detail: str | None = None) -> "Observation":
+        return cls(frozenset({code}), text, detail)
+
+    def names(self) -> str:
+        """The codes as the registry spells them, in composition order (e.g. float32-evaluation+tf32)."""
+        ordered = [c for c in Code if c in self.codes]
+        return "+".join(
+            f"{c}:{self.detail}" if self.detail and len(ordered) == 1 else str(c)
+            for c in ordered
+        )

@@ -1,0 +1,66 @@
+"""Interrupts: SIGTERM (what CI time-outs send) ends a run as Ctrl-C does, and the report says which.
+
+The controller (or the only process of a run without workers) turns SIGINT and SIGTERM into
+KeyboardInterrupt, which pytest handles by ending the session: the report plugin then writes a
+report marked incomplete. A signal that arrives before the session has started waits for it,
+so even a run stopped while its frameworks load leaves a report. xdist workers ignore both
+signals (a terminal's Ctrl-C and `timeout` reach the whole process group): the controller
+stops them, so one interrupt gives one clean report rather than a traceback per worker. One
+interrupt per run: `timeout` signals the controller twice (directly and through its group), and a
+signal that comes once the run is finishing (its report being written) is only recorded.
+"""
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_received: list[str] = []
+_session = {"started": False, "interrupted": False, "finishing": False}
+
+
+def _interrupt(signum, frame) -> None:
+    _received.append(signal.Signals(signum).name)
+    if _session["started"] and not (_session["interrupted"] or _session["finishing"]):
+        _session["interrupted"] = True
+        raise KeyboardInterrupt(_received[-1])
+
+
+def interrupt_on_signals() -> None:
+    """In the controller: SIGINT and SIGTERM end the run (once its session has started)."""
+    for signum in SIGNALS:
+        signal.signal(signum, _interrupt)
+
+
+def ignore_signals() -> None:
+    """In an xdist worker: leave interrupts to the controller."""
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def session_started() -> None:
+    """From now on a signal interrupts at once; one that came earlier interrupts now."""
+    _session["started"] = True
+    if _received and not _session["interrupted"]:
+        _session["interrupted"] = True
+        raise KeyboardInterrupt(_received[0])
+
+
+def finishing() -> None:
+    """The run is ending: from now on a signal is only recorded."""
+    _session["finishing"] = True
+
+
+def received() -> str | None:
+    """The first signal that interrupted this run (SIGINT or SIGTERM), or None."""
+    return _received[0] if _received else None
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (e.g. while the report is written), deliver them after."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
