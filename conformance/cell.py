@@ -48,6 +48,8 @@ class Cell:
         self.coverage: Counter[str] = Counter()
         self.reproduced: Counter[str] = Counter()
         self.skip_reason: str | None = None
+        #: its shapes come from a fixed pool of this many (a subject compiles per shape), or None
+        self.shape_pool: int | None = None
         #: per subject label: the contract its bounds use and the looser ones it may be observed in
         self.contracts: dict[str, dict] = {}
         self._judged: dict[tuple[str, str], Judgement] = {}
@@ -184,6 +186,7 @@ class Cell:
             "coverage": dict(self.coverage),
             "divergences": self.divergence_outcomes(final),
             "contracts": self.contracts,
+            "shape_pool": self.shape_pool,
         }
 
 

@@ -6,8 +6,11 @@ its cases from its own seed (derandomized profiles, or --hypothesis-seed), so a 
 very cases the unsharded run would.
 """
 
+import importlib
 import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +75,32 @@ def thread_cap(requested: int | None, workers: int) -> int:
 
 
 def prepare_process(subjects, threads: int, tf32: str) -> None:
-    """Size every framework's thread pools to `threads` (before the frameworks start them) and
-    apply the TF32 policy."""
+    """Size every framework's thread pools to `threads` (before the frameworks start them),
+    import the frameworks without their start-up banners, and apply the TF32 policy."""
     for name in THREAD_ENV:
         os.environ[name] = str(threads)
+    for module in dict.fromkeys(m for s in subjects for m in s.requires):
+        import_quietly(module)
     for subject in subjects:
         subject.prepare_process(threads, tf32)
+
+
+def import_quietly(module: str) -> None:
+    """Import `module` with the C-level stderr set aside: TensorFlow prints start-up lines there
+    that need no action (oneDNN on, CPU instructions, absl). Shown after all if the import fails."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as aside:
+        os.dup2(aside.fileno(), 2)
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            os.dup2(saved, 2)
+            aside.seek(0)
+            sys.stderr.write(aside.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def visible_gpus() -> list[str]:

@@ -1,47 +1,90 @@
 """The GPU check: torch Linear on CUDA against Keras Dense on the JAX and on the torch backend on
 CUDA, with the cross-device property (each GPU result and the CPU result within their bounds).
 
-    python -m conformance.gpu_check [--out DIR] [--workers N] [--profile smoke]
+    python -m conformance.gpu_check [--out DIR] [--workers N] [--profile smoke] [--devices cuda]
 
 One suite run per Keras backend (one backend per process), on the CUDA devices only, with the
-`smoke` profile (25 derandomized examples per cell: JAX compiles every new shape). It needs
-torch, jax and keras but no TensorFlow. It prints each run's summary and the environment
-fingerprint (devices, versions, TF32 flags), and leaves DIR/<backend>/report.json beside the
-other report files. Without a GPU it runs too, and every GPU cell is reported skipped with its
-reason. Exit status: 0 when no cell failed, 1 when one did, 2 when a run wrote no report.
+`smoke` profile (25 derandomized examples per cell); Keras on JAX draws each cell's shapes from
+a fixed pool (JAX compiles every new shape). It needs torch, jax and keras but no TensorFlow.
+Each run prints its verdict as it ends and leaves DIR/<backend>/report.json beside the other
+report files; the check then prints examples/s per backend and the environment fingerprint
+(devices, versions, TF32 flags). Without a GPU every GPU cell is reported skipped with its reason.
+
+SIGINT and SIGTERM (what CI time-outs send) are passed on to the run in progress, which writes
+its report marked incomplete; the check waits for it and starts no further run.
+Exit status: 0 when no cell failed, 1 when one did, 2 when a run wrote no report, 128 + the
+signal's number when interrupted.
 """
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from reports import outputs
+from conformance.farm import usable_cpus
 
 BACKENDS = ("jax", "torch")
 ROOT = Path(__file__).resolve().parents[1]
+#: how long a run may take to write its report once interrupted
+GRACE_S = 120
 
 
-def run(backend: str, out: Path, workers: int, profile: str) -> dict | None:
+class Interrupts:
+    """Signals received by the check, passed on to the run in progress."""
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.at: float | None = None
+        self.run: subprocess.Popen | None = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self.forward)
+
+    def forward(self, signum, frame) -> None:
+        if not self.received and self.run is not None and self.run.poll() is None:
+            self.run.send_signal(signum)
+        self.received.append(signum)
+        self.at = self.at or time.monotonic()
+
+    def wait(self) -> int:
+        """The run's exit status; killed when it has not ended GRACE_S after an interrupt."""
+        while (status := self.run.poll()) is None:
+            if self.at is not None and time.monotonic() - self.at > GRACE_S:
+                os.killpg(self.run.pid, signal.SIGKILL)
+                print(f"== no report within {GRACE_S} s of the interrupt: the run was killed")
+                return self.run.wait()
+            time.sleep(0.2)
+        return status
+
+
+def run(backend: str, args, interrupts: Interrupts) -> dict | None:
+    out, workers = Path(args.out), args.workers
     command = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-n", str(workers),
-        "--keras-backend", backend, "--subjects", "torch,keras", "--devices", "cuda",
-        "--special-values", "--hypothesis-profile", profile, f"--report-dir={out / backend}",
+        "--keras-backend", backend, "--subjects", "torch,keras", "--devices", args.devices,
+        "--special-values", "--hypothesis-profile", args.profile, f"--report-dir={out / backend}",
     ]  # fmt: skip
+    print(f"== keras on {backend}: {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
-    proc = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    print(
-        f"== keras on {backend}: pytest exit {proc.returncode} in {time.perf_counter() - started:.0f} s"
-    )
+    # its own session: the run hears a signal once, from here, and its workers stay its own
+    interrupts.run = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    status = interrupts.wait()
+    wall = time.perf_counter() - started
     path = out / backend / "report.json"
     if not path.exists():
-        print((proc.stdout + proc.stderr)[-3000:])
+        print(f"== keras on {backend}: pytest exit {status} in {wall:.0f} s, and no report")
         return None
-    return json.loads(path.read_text())
+    data = json.loads(path.read_text())
+    examples = sum(c["examples"] for c in data["cells"])
+    state = "complete" if data["run"]["complete"] else f"INCOMPLETE: {data['run']['incomplete_reason']}"
+    print(
+        f"== keras on {backend}: pytest exit {status} in {wall:.0f} s, {examples} examples "
+        f"({examples / wall:.1f}/s on {workers} workers), {state}; report {path}"
+    )
+    return data
 
 
 def fingerprint(data: dict) -> dict:
@@ -62,23 +105,29 @@ def fingerprint(data: dict) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="gpu-check-report")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=min(8, usable_cpus()),
+        help="xdist workers per run (default: the usable CPUs, at most 8)",
+    )  # fmt: skip
     parser.add_argument("--profile", default="smoke")
+    parser.add_argument(
+        "--devices", default="cuda",
+        help="devices to run on (default cuda; cpu runs the same check on the CPU)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    worst = 0
+    interrupts, worst = Interrupts(), 0
     for backend in BACKENDS:
-        data = run(backend, Path(args.out), args.workers, args.profile)
+        data = run(backend, args, interrupts)
         if data is None:
             worst = 2
-            continue
-        failures = outputs.failure_lines(data)
-        for line in outputs.summary_lines(data) + failures:
-            print(line)
-        worst = max(worst, 1 if failures else 0)
-        skipped = {c["reason"] for c in data["cells"] if c["status"] == "skipped"}
-        for reason in sorted(skipped):
-            print(f"skipped: {reason}")
-        print("environment:", json.dumps(fingerprint(data), indent=1, default=str))
+        else:
+            failed = [c for c in data["cells"] if c["status"] in ("fail", "error", "crashed")]
+            worst = max(worst, 1 if failed else 0)
+            print("environment:", json.dumps(fingerprint(data), indent=1, default=str))
+        if interrupts.received:
+            name = signal.Signals(interrupts.received[0]).name
+            print(f"== interrupted ({name}): no further run started")
+            return 128 + interrupts.received[0]
     return worst
 
 

@@ -41,6 +41,7 @@ class Selection:
     example_db_read_only: bool = False
     devices: tuple[str, ...] | None = None
     tf32: str = "framework-default"
+    shapes: int = 0
 
     def selects(self, device: str) -> bool:
         """Whether --devices selects `device` (every device when it was not given)."""
@@ -70,6 +71,12 @@ def add_options(parser) -> None:
         "--max-rows",
         default=None,
         help=f"largest product of leading dims drawn (env {CAP_ENV['max_rows']}, default {Caps.max_rows})",
+    )
+    group.addoption(
+        "--shapes",
+        default="8",
+        help="subjects that compile every new shape (Keras on JAX) draw each cell's shapes from a "
+        "fixed pool of this many, while values keep varying (0: any shape; default 8)",
     )
     group.addoption(
         "--devices",
@@ -142,6 +149,12 @@ def _cap(option: str, text: str | None) -> int | None:
         return None
     if not text.isdigit() or int(text) < 1:
         raise OptionError(f"{option}: {text!r} is not a positive integer")
+    return int(text)
+
+
+def _count(option: str, text: str) -> int:
+    if not text.isdigit():
+        raise OptionError(f"{option}: {text!r} is not a whole number (0 or more)")
     return int(text)
 
 
@@ -251,6 +264,7 @@ def parse(getoption) -> Selection:
         example_db_read_only=getoption("example_db_read_only"),
         devices=_devices(getoption("devices")),
         tf32=_choices("--tf32", getoption("tf32"), TF32_POLICIES)[0],
+        shapes=_count("--shapes", getoption("shapes")),
     )
 
 

@@ -7,6 +7,7 @@ under pytest-xdist.
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -168,12 +169,15 @@ def build_cell(item) -> Cell:
     divergences = sel.registry.applicable(prop, label, dtype, device)
     cell = Cell(prop.name, label, dtype, device, divergences, sel.tf32)
     cell.describe_contracts(subjects)
+    if sel.shapes and any(s.compiles_per_shape for s in subjects):
+        cell.shape_pool = sel.shapes
     return cell
 
 
-@pytest.fixture(scope="session")
-def caps(pytestconfig):
-    return selection(pytestconfig).caps
+@pytest.fixture
+def caps(request, cell):
+    """The size caps of this cell's draws (a fixed pool of shapes where a subject compiles per shape)."""
+    return replace(selection(request.config).caps, shapes=cell.shape_pool)
 
 
 @pytest.fixture

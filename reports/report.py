@@ -61,6 +61,7 @@ def build(*, cells: list[dict], selection, environment: dict | None, run: dict) 
             "plugins": {s.label: s.spec for s in selection.subjects if ":" in s.spec},
             "devices": selection.devices and list(selection.devices),
             "tf32": selection.tf32,
+            "shapes": selection.shapes,
         },
         "summary": summary(cells),
         "cells": cells,

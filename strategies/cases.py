@@ -10,7 +10,7 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from conformance.formats import FORMATS
-from strategies.shapes import layer_shapes, leading_shapes
+from strategies.shapes import layer_shapes, leading_shapes, shape_pool
 from strategies.values import (
     ELEMENTWISE,
     ELEMENTWISE_MAX_SIZE,
@@ -32,6 +32,8 @@ class Caps:
 
     max_features: int = 32
     max_rows: int = 64
+    #: draw shapes from a fixed pool of this many (subjects that compile every new shape), or any
+    shapes: int | None = None
 
     @classmethod
     def from_env(cls, **given: int | None) -> "Caps":
@@ -136,7 +138,12 @@ class Case:
 def case_shapes(
     caps: Caps, min_leading_dims: int, out_features: int | None, zero_size: bool = False
 ):
-    """(leading shape, in_features, out_features, bias) in one draw; out_features fixed when given."""
+    """(leading shape, in_features, out_features, bias) in one draw; out_features fixed when
+    given; from a fixed pool of `caps.shapes` shapes when the caps say so."""
+    if caps.shapes:
+        pool = shape_pool(caps.max_rows, caps.max_features, caps.shapes,
+                          min_leading_dims, out_features, zero_size)  # fmt: skip
+        return st.tuples(st.sampled_from(pool), st.booleans()).map(lambda t: (*t[0], t[1]))
     leading = leading_shapes(
         caps.max_rows, min_dims=min_leading_dims, zero_size=zero_size
     )

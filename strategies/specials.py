@@ -1,5 +1,6 @@
 """The opt-in special-values category: NaN, +-Inf, +-0 and subnormals, placed where Hypothesis says."""
 
+import functools
 from dataclasses import replace
 
 import numpy as np
@@ -7,8 +8,7 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from conformance.formats import FORMATS, Format
-from strategies.cases import Caps, Case, draw_case
-from strategies.shapes import leading_shapes
+from strategies.cases import Caps, Case, case_shapes, draw_case
 from strategies.values import SEEDS
 
 SPECIALS = ("nan", "inf", "-inf", "0", "-0", "subnormal", "-subnormal")
@@ -58,6 +58,14 @@ def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
     )
 
 
+@functools.cache
+def subnormal_shapes(caps: Caps, max_in: int):
+    """Case shapes with 1 to max_in inputs and at least one output."""
+    return case_shapes(caps, 1, None).map(
+        lambda t: (t[0], min(max(t[1], 1), max_in), max(t[2], 1), t[3])
+    )
+
+
 def draw_subnormal_case(data, dtype: str, device: str, caps: Caps) -> Case:
     """Subnormal x (small multiples of the smallest subnormal s) with small-integer weights.
 
@@ -65,11 +73,10 @@ def draw_subnormal_case(data, dtype: str, device: str, caps: Caps) -> Case:
     conformant (gradual-underflow) implementation returns the exact result, bit for bit.
     """
     fmt = FORMATS[dtype]
-    max_in = min(caps.max_features, (2**fmt.precision - 8) // 8)
-    leading = data.draw(leading_shapes(caps.max_rows), label="leading shape")
-    in_f = data.draw(st.integers(1, max_in), label="in_features")
-    out_f = data.draw(st.integers(1, caps.max_features), label="out_features")
-    bias = data.draw(st.booleans(), label="bias")
+    max_in = (2**fmt.precision - 8) // 8
+    leading, in_f, out_f, bias = data.draw(
+        subnormal_shapes(caps, max_in), label="shapes (leading, in, out, bias)"
+    )
     rng = np.random.default_rng(data.draw(SEEDS, label="value seed"))
     x = (rng.integers(-4, 5, size=(*leading, in_f)) * fmt.subnormal).astype(fmt.numpy)
     weight = rng.integers(-2, 3, size=(out_f, in_f)).astype(fmt.numpy)

@@ -17,7 +17,7 @@ from strategies import (
     draw_special_case,
     draw_subnormal_case,
 )
-from strategies.shapes import leading_shapes
+from strategies.shapes import leading_shapes, shape_pool
 from strategies.specials import SPECIALS
 
 DRAWN = settings(max_examples=200, derandomize=True, deadline=None, database=None)
@@ -143,3 +143,26 @@ def test_caps_come_from_options_then_environment(monkeypatch):
         ValueError, match="CONFORMANCE_MAX_ROWS must be a positive integer"
     ):
         Caps.from_env()
+
+
+@pytest.mark.parametrize("caps", [Caps(), Caps(max_features=4, max_rows=3), Caps(max_features=1024, max_rows=4096)])
+def test_the_shape_pool_keeps_the_caps_and_reaches_every_shape_bucket(caps):
+    pool = shape_pool(caps.max_rows, caps.max_features, 8)
+    assert len(pool) == 8 and pool == shape_pool(caps.max_rows, caps.max_features, 8)
+    assert pool[0] == ((1,), 1, 1)  # the simplest first: Hypothesis shrinks toward it
+    for leading, in_f, out_f in pool:
+        assert math.prod(leading) <= caps.max_rows and 0 <= in_f <= caps.max_features
+        assert 1 <= out_f <= caps.max_features
+    assert {len(leading) for leading, _, _ in pool} == {1, 2, 3, 4}
+    assert any(0 in leading for leading, _, _ in pool)
+    assert any(i == o > 1 for _, i, o in pool) and any(o == 1 < i for _, i, o in pool)
+    assert any(i == 0 for _, i, _ in pool)
+
+
+@settings(max_examples=30, database=None, deadline=None)
+@given(data=st.data())
+def test_cases_of_a_pooled_cell_take_their_shapes_from_the_pool(data):
+    caps = Caps(shapes=8)
+    case = draw_case(data, "float32", "cpu", caps)
+    pool = shape_pool(caps.max_rows, caps.max_features, 8)
+    assert (case.leading, case.in_features, case.out_features) in pool

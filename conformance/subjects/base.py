@@ -24,6 +24,9 @@ class Subject:
     requires: tuple[str, ...] = ()
     #: how --subjects named it (a built-in name or module:attr); set when resolved
     spec: str = ""
+    #: whether the framework compiles every new input shape: each cell then draws its shapes
+    #: from a fixed pool (--shapes), so that its examples do not each pay a compilation
+    compiles_per_shape: bool = False
 
     @property
     def label(self) -> str:

@@ -87,6 +87,11 @@ class KerasDense(Subject):
     def backend(self) -> str:
         return keras_backend()
 
+    @property
+    def compiles_per_shape(self) -> bool:  # type: ignore[override]
+        """XLA compiles each new shape of every op JAX runs eagerly."""
+        return self.backend() == "jax"
+
     def keras(self):
         import keras
 

@@ -1,0 +1,53 @@
+"""The GPU check as a user runs it: it passes on a machine without a GPU (every GPU cell skipped
+with its reason), and a SIGTERM (a CI time-out) leaves a report marked incomplete per started run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT
+
+
+def gpu_check(out, *args: str) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    command = [sys.executable, "-m", "conformance.gpu_check", "--out", str(out), *args]
+    return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def test_the_check_passes_without_a_gpu_and_says_why_each_cell_skipped(tmp_path):
+    check = gpu_check(tmp_path)
+    output, _ = check.communicate(timeout=600)
+    assert check.returncode == 0, output[-3000:]
+    for backend in ("jax", "torch"):
+        cells = json.loads((tmp_path / backend / "report.json").read_text())["cells"]
+        assert cells and {c["status"] for c in cells} == {"skipped"}
+        assert all("no CUDA device visible to" in c["reason"] for c in cells)
+    assert "examples (" in output and "environment:" in output
+
+
+def _terminated_after(tmp_path, seconds: float) -> tuple[int, str]:
+    check = gpu_check(tmp_path, "--devices", "cpu", "--profile", "ci")
+    time.sleep(seconds)
+    check.send_signal(signal.SIGTERM)
+    output, _ = check.communicate(timeout=300)
+    return check.returncode, output
+
+
+def test_sigterm_leaves_the_started_run_a_report_marked_incomplete(tmp_path):
+    status, output = _terminated_after(tmp_path, 25)
+    assert status == 128 + signal.SIGTERM, output[-3000:]
+    run = json.loads((tmp_path / "jax" / "report.json").read_text())["run"]
+    assert run["complete"] is False and "interrupted (SIGTERM)" in run["incomplete_reason"]
+    assert not (tmp_path / "torch").exists()  # never started
+    assert "no further run started" in output and "Traceback" not in output
+
+
+def test_sigterm_before_any_cell_ran_still_leaves_a_report(tmp_path):
+    status, output = _terminated_after(tmp_path, 2)
+    assert status == 128 + signal.SIGTERM, output[-3000:]
+    run = json.loads((tmp_path / "jax" / "report.json").read_text())["run"]
+    assert run["complete"] is False and "interrupted (SIGTERM)" in run["incomplete_reason"]
