@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from conformance import signals
 from conformance.options import SELECTION, OptionError, add_options, parse
@@ -17,8 +17,11 @@ else:
 
 # Every example calls real frameworks (first calls warm up), and a cell fixture deliberately
 # accumulates over all examples of its test.
+# No explain phase: it lists the suite's own lines, while a failure already says which subject left
+# which bound where.
 _COMMON = {
     "deadline": None,
+    "phases": tuple(p for p in Phase if p != Phase.explain),
     "print_blob": True,
     "suppress_health_check": [
         HealthCheck.function_scoped_fixture,

@@ -21,9 +21,13 @@ class Verdict:
     rel_error: float
     ulp_error: float
     bound: float
+    over: int = 0  # elements past their bound
+    size: int = 0  # elements compared
 
     def as_dict(self) -> dict:
         return {
+            "over": self.over,
+            "size": self.size,
             "budget_used": json_float(self.budget_used),
             "index": list(self.index) if self.index is not None else None,
             "got": json_float(self.got),
@@ -87,6 +91,8 @@ def assess(
         rel_error=float(rel),
         ulp_error=float(ulps),
         bound=float(limit[index]),
+        over=int(np.count_nonzero(ratio > 1)),
+        size=int(ratio.size),
     )
 
 
@@ -95,5 +101,6 @@ def overspend_message(who: str, what: str, verdict: Verdict) -> str:
     return (
         f"{who} left its {what} bound at element {verdict.index}: got {verdict.got!r}, "
         f"oracle {verdict.expected!r}, |error| {verdict.abs_error:.3g} ({verdict.ulp_error:.3g} ulp, "
-        f"rel {verdict.rel_error:.3g}) > bound {verdict.bound:.3g}: budget used {verdict.budget_used:.3g}"
+        f"rel {verdict.rel_error:.3g}) > bound {verdict.bound:.3g}: budget used {verdict.budget_used:.3g}; "
+        f"{verdict.over} of {verdict.size} elements over their bound"
     )

@@ -3,6 +3,7 @@
 Each cell is its own test item, so one subject's failure never stops another subject's search.
 """
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -19,6 +20,12 @@ from conformance.status import NEVER_RAN, Status
 
 class SubjectFailure(AssertionError):
     """A subject broke the property on this example."""
+
+
+def reproducer_name(nodeid: str) -> str:
+    """The file name (without suffix) of a cell's reproducer: its test name and parameters."""
+    name = nodeid.split("::")[-1].removeprefix("test_")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
 class Cell:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import signals
-from conformance.cell import Cell
+from conformance.cell import Cell, reproducer_name
 from conformance.farm import (
     pin_gpu,
     prepare_process,
@@ -133,11 +133,13 @@ def property_test(prop: Property):
     """The pytest function of one property: draw an example, record it in the cell, check it."""
 
     def test(subject, dtype, device, cell, caps, data):
+        __tracebackhide__ = True
         example = prop.draw(data, dtype, device, caps)
         cell.example(example)
         prop.check(cell, subject, example)
 
     def test_pair(pair, dtype, device, cell, caps, data):
+        __tracebackhide__ = True
         example = prop.draw(data, dtype, device, caps)
         cell.example(example)
         prop.check(cell, pair, example)
@@ -237,8 +239,28 @@ def pytest_runtest_makereport(item, call):
     blob = REPRODUCE_BLOB.search(report.longreprtext) if report.failed else None
     if blob and data["failure"] is not None:
         data["failure"]["reproduce_blob"] = blob.group(0)
+    if report.failed and data["failure"] is not None:
+        report.longrepr = failure_text(data, selection(item.config).report_dir)
     report.user_properties.append((CELL_PROPERTY, data))
     return report
+
+
+def failure_text(record: dict, report_dir) -> str:
+    """What a failing cell prints: which subject left which bound where, the case, how to replay."""
+    failure, case = record["failure"], record["failure"]["case"] or {}
+    lines = [failure["message"]]
+    if case:
+        bias = "bias on" if case["bias"] else "bias off"
+        lines.append(
+            f"case: x of shape {(*case['leading_shape'], case['in_features'])}, "
+            f"{case['in_features']} -> {case['out_features']} features, {bias}, "
+            f"{case['dtype']} on {case['device']}, values {case['values']}"
+        )
+    script = f"{report_dir}/reproducers/{reproducer_name(record['nodeid'])}.py"
+    lines.append(f"replay: python {script}  (written when the run ends)")
+    if failure.get("reproduce_blob"):
+        lines.append(f"or put {failure['reproduce_blob']} on the test function")
+    return "\n".join(lines)
 
 
 def parse_nodeid(nodeid: str) -> tuple[str, str, str, str] | None:

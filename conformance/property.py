@@ -103,8 +103,10 @@ def within_bound(
 
     `expected` is an oracle Reference (bound: the contract's bound around it), or an array with
     `bound_for(contract)` deriving its bound. The contract is the subject's on `device` (default:
-    the cell's), as `Cell.judged` gives it. With `exact`, a contract that reads operands exactly
-    claims the exact result (the case is built so that every product and sum is exact).
+    the cell's), as `Cell.judged` gives it. With `exact` (a Reference whose every product and
+    partial sum is exact), a contract that reads operands exactly claims the exact result, and one
+    that does not (flush-to-zero, TF32, float32 evaluation) can only lose part of each term: its
+    result lies between the sum of the negative terms and the sum of the positive ones.
 
     A result past that bound is observed rather than failed outright where it fits a looser
     contract, or a composition of them (float32 evaluation, TF32 operands, accumulation in the
@@ -113,23 +115,24 @@ def within_bound(
     smallest fitting composition (or none) elsewhere.
     """
     __tracebackhide__ = True
-    if bound_for is None:
-        expected, bound_for = expected.value, functools.partial(limit, expected)
+    if exact:
+        judge = functools.partial(_exact, expected)
+    else:
+        if bound_for is None:
+            expected, bound_for = expected.value, functools.partial(limit, expected)
+        judge = functools.partial(_around, expected, bound_for)
     label, device = label or quantity.value, device or cell.device
     judged = cell.judged(subject, device)
-    if exact and judged.contract.reads_exactly:
-        bound = np.zeros(np.shape(expected))
-    else:
-        bound = bound_for(judged.contract)
-    verdict = assess(got, expected, bound, cell.dtype)
+    centre, bound = judge(judged.contract)
+    verdict = assess(got, centre, bound, cell.dtype)
     cell.record(subject.label, label, verdict)
     if verdict.budget_used <= 1:
         return
-    evidence = {"verdict": verdict.as_dict(), "what": label, "expected": expected, "bound": bound, "got": got}
+    evidence = {"verdict": verdict.as_dict(), "what": label, "expected": centre, "bound": bound, "got": got}
     overspent = overspend_message(subject.label, label, verdict)
     smallest = None
     for codes, contract in judged.compositions():
-        if not _fits(got, expected, bound_for, contract):
+        if not _fits(got, judge, contract):
             continue
         text = _describe(codes, label, cell.dtype)
         observation = Observation(codes, text, quantity=quantity, device=device)
@@ -140,6 +143,20 @@ def within_bound(
     if smallest is None:
         cell.fail(overspent, **evidence)
     cell.deviation(subject.label, smallest, overspent, **evidence)
+
+
+def _around(expected, bound_for, contract) -> tuple:
+    """The contract's bound around `expected`."""
+    return expected, bound_for(contract)
+
+
+def _exact(reference, contract) -> tuple:
+    """For an exact construction: the exact result where operands are read exactly; else the
+    interval of results that keep part of each term, [negative terms, positive terms] = within
+    M/2 of y/2."""
+    if contract.reads_exactly:
+        return reference.value, np.zeros(reference.value.shape)
+    return reference.value / 2, reference.magnitude / 2
 
 
 _WORDS = {
@@ -156,13 +173,13 @@ def _describe(codes: frozenset[Code], label: str, dtype: str) -> str:
     )
 
 
-def _fits(got, expected, bound_for, contract) -> bool:
+def _fits(got, judge, contract) -> bool:
     """Whether `got` lies within the looser `contract`'s bound."""
     try:
-        bound = bound_for(contract)
+        centre, bound = judge(contract)
     except ContractError:  # a sum too long for that accumulation to bound at all
         return False
-    return assess(got, expected, bound, contract.dtype).budget_used <= 1
+    return assess(got, centre, bound, contract.dtype).budget_used <= 1
 
 
 def gradients(cell: Cell, subject: Subject, case: Case, upstream: np.ndarray):

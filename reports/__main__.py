@@ -10,25 +10,28 @@ import sys
 from pathlib import Path
 
 from reports import outputs, replay, report
-from reports.diff import BUDGET_GROWTH, diff
+from reports.diff import BUDGET_GROWTH, comparable, diff
 from reports.html import render
 from reports.merge import merge
 from reports.report import ReportError
 
+REPORT = "a report.json, or the report directory that holds one"
+
 
 def show(args) -> int:
-    data = report.load(args.report)
+    path = report.located(args.report)
+    data = report.load(path)
     run = data["run"]
     print(
-        f"{args.report}: {report.TOOL} report, profile {run['hypothesis']['profile']}, exit status {run['pytest_exit_status']}"
+        f"{path}: profile {run['hypothesis']['profile']}, exit status {run['pytest_exit_status']}"
     )
-    for line in outputs.summary_lines(data) + outputs.failure_lines(data):
+    for line in outputs.summary_lines(data, path.parent):
         print(line)
     return 0
 
 
 def merge_command(args) -> int:
-    shards = [(path, report.load(path)) for path in args.reports]
+    shards = [(str(path), report.load(path)) for path in map(report.located, args.reports)]
     written = outputs.write_all(merge(shards), Path(args.output))
     print(
         f"merged {len(shards)} reports into {written[0]} (and junit.xml, summary.md, report.html)"
@@ -37,9 +40,10 @@ def merge_command(args) -> int:
 
 
 def diff_command(args) -> int:
-    result = diff(
-        report.load(args.base), report.load(args.candidate), args.max_budget_growth
-    )
+    base = report.load(report.located(args.base))
+    candidate = report.load(report.located(args.candidate))
+    comparable(base, candidate)
+    result = diff(base, candidate, args.max_budget_growth)
     print(
         json.dumps(result.as_dict(), indent=1)
         if args.json
@@ -53,8 +57,10 @@ def replay_command(args) -> int:
 
 
 def html_command(args) -> int:
-    report.write_atomic(Path(args.output), render(report.load(args.report)))
-    print(f"wrote {args.output}")
+    path = report.located(args.report)
+    output = Path(args.output) if args.output else path.with_name("report.html")
+    report.write_atomic(output, render(report.load(path)))
+    print(f"wrote {output}")
     return 0
 
 
@@ -63,13 +69,13 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m reports", description=__doc__.splitlines()[0]
     )
     commands = p.add_subparsers(dest="command", required=True)
-    c = commands.add_parser("show", help="summarise a report in the terminal")
-    c.add_argument("report")
+    c = commands.add_parser("show", help="the verdict of a report, in the terminal")
+    c.add_argument("report", help=REPORT)
     c.set_defaults(run=show)
     c = commands.add_parser(
         "merge", help="merge shard reports into one report directory"
     )
-    c.add_argument("reports", nargs="+")
+    c.add_argument("reports", nargs="+", help=REPORT)
     c.add_argument(
         "-o", "--output", required=True,
         help="directory for report.json, junit.xml, summary.md, report.html, reproducers",
@@ -78,8 +84,8 @@ def parser() -> argparse.ArgumentParser:
     c = commands.add_parser(
         "diff", help="the upgrade gate: exit 1 when the candidate regressed"
     )
-    c.add_argument("base")
-    c.add_argument("candidate")
+    c.add_argument("base", help=REPORT)
+    c.add_argument("candidate", help=REPORT)
     c.add_argument(
         "--max-budget-growth", type=float, default=BUDGET_GROWTH,
         help=f"worst budget used may grow by at most this much per cell (default {BUDGET_GROWTH})",
@@ -94,8 +100,8 @@ def parser() -> argparse.ArgumentParser:
     c = commands.add_parser(
         "html", help="render a report as one self-contained HTML page"
     )
-    c.add_argument("report")
-    c.add_argument("-o", "--output", required=True)
+    c.add_argument("report", help=REPORT)
+    c.add_argument("-o", "--output", help="the page to write (default: report.html beside the report)")
     c.set_defaults(run=html_command)
     return p
 

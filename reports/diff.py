@@ -1,10 +1,48 @@
-"""The upgrade gate: what a candidate report does worse than its baseline, cell by cell."""
+"""The upgrade gate: what a candidate report does worse than its baseline, cell by cell.
+
+A gate compares like with like: two runs whose selection, options, Hypothesis profile, shard or
+worker and thread counts differ draw other cases (or run kernels another way) and cannot be
+compared; `unlike` says how they differ, and the CLI refuses them.
+"""
 
 from dataclasses import dataclass, field
 
-from reports.report import cell_key
+from conformance.status import BROKEN, NEVER_RAN, Status
+from reports.report import ReportError, cell_key
 
-BROKEN = ("fail", "error", "crashed")
+#: what two runs must share, as (what to call it, how to read it from a report)
+LIKE = (
+    ("subjects", lambda d: d["options"]["subjects"]),
+    ("dtypes", lambda d: d["options"]["dtypes"]),
+    ("devices", lambda d: d["options"]["devices"]),
+    ("size caps", lambda d: (d["options"]["max_features"], d["options"]["max_rows"])),
+    ("special values", lambda d: d["options"]["special_values"]),
+    ("--tf32", lambda d: d["options"]["tf32"]),
+    ("--shapes", lambda d: d["options"].get("shapes")),
+    ("Hypothesis profile", lambda d: d["run"]["hypothesis"]),
+    ("shard", lambda d: d["run"]["shard"]),
+    ("selection (-k, -m, paths)", lambda d: d["run"].get("selection")),
+    ("worker processes", lambda d: len(d["run"]["workers"])),
+    ("threads per process", lambda d: sorted({p["threads"] for p in d["run"]["processes"].values()})),
+)
+
+
+def unlike(base: dict, candidate: dict) -> str | None:
+    """How two runs differ in what decides which cases they draw and how they run, or None."""
+    for name, read in LIKE:
+        if read(base) != read(candidate):
+            return f"{name}: {read(base)} in the baseline, {read(candidate)} in the candidate"
+    return None
+
+
+def comparable(base: dict, candidate: dict) -> None:
+    """ReportError (one line) unless the two runs can be compared."""
+    difference = unlike(base, candidate)
+    if difference:
+        raise ReportError(
+            f"the runs differ in {difference}; a gate compares like with like: run both with the "
+            "same command"
+        )
 #: default: a worst budget used that grows by more than this (in budget units) is a regression
 BUDGET_GROWTH = 0.25
 
@@ -56,8 +94,11 @@ def diff(base: dict, candidate: dict, budget_growth: float = BUDGET_GROWTH) -> D
     for key, old in before.items():
         name = " x ".join(key)
         new = after.get(key)
-        if new is None or (new["status"] == "not-run" and old["status"] != "not-run"):
-            result.vanished.append(f"{name} (was {old['status']})")
+        if old["status"] in (Status.SKIPPED, Status.NOT_RUN):
+            continue  # only a cell the baseline ran can vanish or change
+        if new is None or new["status"] in (Status.SKIPPED, Status.NOT_RUN):
+            where = "absent" if new is None else new["status"]
+            result.vanished.append(f"{name} (was {old['status']}, now {where})")
             continue
         if new["status"] in BROKEN and old["status"] not in BROKEN:
             result.new_failures.append(f"{name}: {new['reason']}")
@@ -66,7 +107,8 @@ def diff(base: dict, candidate: dict, budget_growth: float = BUDGET_GROWTH) -> D
         was = {d for d, o in old["divergences"].items() if o == "reproduced"}
         now = {d for d, o in new["divergences"].items() if o == "reproduced"}
         result.new_divergences += [f"{name}: {d}" for d in sorted(now - was)]
-        result.resolved_divergences += [f"{name}: {d}" for d in sorted(was - now)]
+        if new["status"] not in NEVER_RAN:  # a cell that did not run resolves nothing
+            result.resolved_divergences += [f"{name}: {d}" for d in sorted(was - now)]
         b_old, b_new = _budget(old), _budget(new)
         if (
             b_old is not None

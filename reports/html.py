@@ -6,7 +6,7 @@ One file, inline CSS and SVG, no scripts and nothing fetched, so it opens from a
 import json
 from html import escape
 
-from reports import report
+from reports import matrix, verdict
 
 COLOURS = {
     "pass": "#2e7d32",
@@ -18,14 +18,17 @@ COLOURS = {
     "known-divergence": "#f9a825",
 }
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#212121}
+body{font-family:system-ui,sans-serif;margin:1em;color:#212121;max-width:100%}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+.verdict{font-size:1.1em;font-weight:600}.fail{color:#c62828}li,p{overflow-wrap:anywhere}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left}
-th{background:#f5f5f5}.cell{color:#fff;text-align:center;white-space:nowrap}
+th{background:#f5f5f5}th.prop{position:sticky;left:0;background:#f5f5f5;white-space:nowrap}
+.cell{color:#fff;text-align:center;white-space:nowrap}
 .legend span{display:inline-block;padding:2px 8px;margin:2px;color:#fff;border-radius:3px;font-size:.8em}
 .incomplete{background:#ffebee;border:1px solid #c62828;padding:.5em}
-code,pre{font-size:.85em}pre{background:#f5f5f5;padding:.5em;overflow-x:auto;white-space:pre-wrap}
-svg text{font-size:10px;font-family:system-ui,sans-serif}
+code,pre{font-size:.85em;overflow-wrap:anywhere}pre{background:#f5f5f5;padding:.5em;overflow-x:auto;white-space:pre-wrap}
+svg{max-width:100%;height:auto}svg text{font-size:11px;font-family:system-ui,sans-serif}
 """
 
 
@@ -43,97 +46,96 @@ def _shade(cell: dict) -> str:
     return colour
 
 
-def matrix(cells: list[dict]) -> str:
-    columns = sorted({(c["subject"], c["dtype"], c["device"]) for c in cells})
-    by_key = {report.cell_key(c): c for c in cells}
-    head = "".join(
-        f"<th>{escape(s)}<br>{escape(d)} {escape(dev)}</th>" for s, d, dev in columns
+def _td(c: dict | None) -> str:
+    if c is None:
+        return "<td></td>"
+    budget = _number(c["worst_budget_used"])
+    text = matrix.budget_text(budget) if budget is not None else c["status"]
+    title = escape(f"{c['subject']}: {c['status']}: {c['reason'] or ''} ({c['examples']} examples)")
+    return f'<td class="cell" style="background:{_shade(c)}" title="{title}">{escape(text)}</td>'
+
+
+def _table(head: str, rows: list[tuple[str, list]]) -> str:
+    body = "".join(
+        f'<tr><th class="prop"><code>{escape(name)}</code></th>{"".join(map(_td, found))}</tr>'
+        for name, found in rows
     )
-    rows = []
-    for prop in sorted({c["property"] for c in cells}):
-        tds = []
-        for s, d, dev in columns:
-            c = by_key.get((prop, s, d, dev))
-            if c is None:
-                tds.append("<td></td>")
-                continue
-            budget = _number(c["worst_budget_used"])
-            text = f"{budget:.2f}" if budget is not None else c["status"]
-            title = escape(
-                f"{c['status']}: {c['reason'] or ''} ({c['examples']} examples)"
-            )
-            tds.append(
-                f'<td class="cell" style="background:{_shade(c)}" title="{title}">{escape(text)}</td>'
-            )
-        rows.append(f"<tr><th><code>{escape(prop)}</code></th>{''.join(tds)}</tr>")
-    legend = "".join(
-        f'<span style="background:{c}">{escape(s)}</span>' for s, c in COLOURS.items()
-    )
+    return f'<div class="scroll"><table>{head}{body}</table></div>'
+
+
+def matrix_tables(data: dict) -> str:
+    """One table per device that ran: a row per property, the subjects of a dtype side by side;
+    then the pairs."""
+    columns, rows = matrix.layout(data)
+    tables = []
+    for device in dict.fromkeys(dev for dev, _, _ in columns):
+        mine = [i for i, (dev, _, _) in enumerate(columns) if dev == device]
+        dtypes = list(dict.fromkeys(columns[i][1] for i in mine))
+        top = "".join(f'<th colspan="{len(mine) // len(dtypes)}">{escape(d)}</th>' for d in dtypes)
+        sub = "".join(f"<th>{escape(columns[i][2])}</th>" for i in mine)
+        head = f'<tr><th class="prop" rowspan="2">property</th>{top}</tr><tr>{sub}</tr>'
+        kept = [(p, [found[i] for i in mine]) for p, found in rows if any(found[i] for i in mine)]
+        tables.append(f"<h3>{escape(device)}</h3>{_table(head, kept)}")
+    columns, rows = matrix.pairs(data)
+    if rows:
+        heads = "".join(f"<th>{escape(dev)} {escape(d)}</th>" for dev, d in columns)
+        head = f'<tr><th class="prop">property · pair</th>{heads}</tr>'
+        tables.append(f"<h3>pairs</h3>{_table(head, rows)}")
+    legend = "".join(f'<span style="background:{c}">{escape(s)}</span>' for s, c in COLOURS.items())
     return (
-        f'<p class="legend">{legend}</p><table><tr><th>property</th>{head}</tr>{"".join(rows)}</table>'
-        "<p>Numbers: worst budget used (max |subject − oracle| / bound; ≤ 1 passes). "
-        "Passing cells are darker the more of their budget they used.</p>"
+        f'<p class="legend">{legend}</p>{"".join(tables)}'
+        "<p>Numbers: worst budget used (max |subject − oracle| / bound; ≤ 1 passes), as the failure "
+        "messages write it. Passing cells are darker the more of their budget they used.</p>"
     )
+
+
+PLOT = (("max", "#ef9a9a"), ("p90", "#90caf9"), ("p50", "#1565c0"))
 
 
 def budget_plot(cells: list[dict], dtype: str) -> str:
-    """Per property, a bar per subject: p50, p90 and max budget used, against the line at 1."""
+    """Per property and subject: bars for p50, p90 and max budget used, against the line at 1."""
     chosen = [c for c in cells if c["dtype"] == dtype and c["budget_quantiles"]]
     if not chosen:
         return ""
-    width, row, left, scale = (
-        720,
-        14,
-        300,
-        360,
-    )  # budget 1.0 sits at left + scale * (1 / 1.25)
-    height = row * len(chosen) + 30
-    parts = [
-        f'<svg width="{width}" height="{height}" role="img" aria-label="budget used, {escape(dtype)}">'
-    ]
+    row, left, scale = 16, 430, 360  # budget 1.0 sits at left + scale / 1.25
+    width, height = left + scale + 10, row * len(chosen) + 34
     one = left + scale / 1.25
-    parts.append(
-        f'<line x1="{one:.1f}" y1="0" x2="{one:.1f}" y2="{height - 18}" stroke="#c62828"/>'
-    )
-    parts.append(f'<text x="{one - 8:.1f}" y="{height - 5}">1.0</text>')
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" role="img" aria-label="budget used, {escape(dtype)}">',
+        f'<line x1="{one:.1f}" y1="0" x2="{one:.1f}" y2="{height - 20}" stroke="#c62828"/>',
+        f'<text x="{one - 8:.1f}" y="{height - 6}">1.0</text>',
+    ]
     for i, c in enumerate(sorted(chosen, key=lambda c: (c["property"], c["subject"]))):
-        y = i * row + 2
-        q = c["budget_quantiles"]
-        parts.append(
-            f'<text x="0" y="{y + 10}">{escape(c["property"][:34])} · {escape(c["subject"][:16])}</text>'
-        )
-        for key, colour in (("max", "#ef9a9a"), ("p90", "#90caf9"), ("p50", "#1565c0")):
+        y, q = i * row + 2, c["budget_quantiles"]
+        parts.append(f'<text x="0" y="{y + 11}">{escape(c["property"])} · {escape(c["subject"])}</text>')
+        for key, colour in PLOT:
             value = _number(q[key])
             length = scale * min(value if value is not None else 1.25, 1.25) / 1.25
             parts.append(
-                f'<rect x="{left}" y="{y + 2}" width="{length:.1f}" height="{row - 4}" fill="{colour}">'
+                f'<rect x="{left}" y="{y + 2}" width="{length:.1f}" height="{row - 5}" fill="{colour}">'
+                f"<title>{escape(key)} {q[key]}</title></rect>"
             )
-            parts.append(f"<title>{escape(key)} {q[key]}</title></rect>")
     parts.append("</svg>")
-    return f"<h3>{escape(dtype)}</h3>" + "".join(parts)
+    return f"<h3>{escape(dtype)}</h3><div class=\"scroll\">{''.join(parts)}</div>"
+
+
+def plot_legend() -> str:
+    spans = "".join(f'<span style="background:{c}">{k}</span>' for k, c in reversed(PLOT))
+    return (
+        f'<p class="legend">{spans}<span style="background:#c62828">budget 1.0: the bound</span></p>'
+        "<p>Per cell: the median (p50), 90th percentile (p90) and largest (max) budget used over "
+        "every check of every example; bars past the red line at 1.0 left their bound.</p>"
+    )
 
 
 def environment(env: dict | None) -> str:
     if not env:
         return "<p>No environment was recorded (no cell ran).</p>"
-    rows = [
-        ("python", env["python"]),
-        ("platform", env["platform"]),
-        ("cpu", json.dumps(env["cpu"])),
-    ]
-    rows += [(name, version) for name, version in env["versions"].items()]
-    rows += [
-        (f"subject {label}", json.dumps(info))
-        for label, info in env["subjects"].items()
-    ]
-    return (
-        "<table>"
-        + "".join(
-            f"<tr><th>{escape(k)}</th><td><code>{escape(str(v))}</code></td></tr>"
-            for k, v in rows
-        )
-        + "</table>"
-    )
+    rows = [("python", env["python"]), ("platform", env["platform"]), ("cpu", json.dumps(env["cpu"]))]
+    rows += [(name, version) for name, version in env["versions"].items() if name != "python"]
+    rows += [(f"subject {label}", json.dumps(info)) for label, info in env["subjects"].items()]
+    cells = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(str(v))}</code></td></tr>" for k, v in rows)
+    return f'<div class="scroll"><table>{cells}</table></div>'
 
 
 def failures(cells: list[dict]) -> str:
@@ -142,23 +144,15 @@ def failures(cells: list[dict]) -> str:
         return "<p>None.</p>"
     items = []
     for c in broken:
-        parts = [
-            f"<li><code>{escape(c['nodeid'])}</code><pre>{escape(c['reason'] or '')}</pre>"
-        ]
+        parts = [f"<li><code>{escape(c['nodeid'])}</code><pre>{escape(c['reason'] or '')}</pre>"]
         failure = c["failure"] or {}
         if failure.get("case"):
-            parts.append(
-                f"<p>case: <code>{escape(json.dumps(failure['case']))}</code></p>"
-            )
+            parts.append(f"<p>case: <code>{escape(json.dumps(failure['case']))}</code></p>")
         if failure.get("reproducer"):
             script = escape(failure["reproducer"]["script"])
-            parts.append(
-                f'<p>reproducer: <a href="{script}"><code>{script}</code></a> (run it with python)</p>'
-            )
+            parts.append(f'<p>replay: <code>python <a href="{script}">{script}</a></code> (from the report directory)</p>')
         if failure.get("reproduce_blob"):
-            parts.append(
-                f"<p>Hypothesis: <code>{escape(failure['reproduce_blob'])}</code></p>"
-            )
+            parts.append(f"<p>Hypothesis: <code>{escape(failure['reproduce_blob'])}</code></p>")
         items.append("".join(parts) + "</li>")
     return f"<ul>{''.join(items)}</ul>"
 
@@ -169,27 +163,29 @@ def divergences(outcomes: list[dict]) -> str:
         f"<td>{escape(d['evidence'])}</td></tr>"
         for d in outcomes
     )
-    return f"<table><tr><th>id</th><th>status</th><th>what</th><th>evidence</th></tr>{rows}</table>"
+    table = f"<table><tr><th>id</th><th>status</th><th>what</th><th>evidence</th></tr>{rows}</table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 def render(data: dict) -> str:
     run, cells = data["run"], data["cells"]
-    counts = ", ".join(f"{n} {escape(s)}" for s, n in data["summary"].items())
-    warning = (
-        ""
-        if run["complete"]
-        else f'<p class="incomplete">INCOMPLETE: {escape(run["incomplete_reason"])}</p>'
-    )
+    lines = verdict.summary(data)
+    first = "verdict fail" if any(c["status"] in ("fail", "error", "crashed") for c in cells) else "verdict"
+    rest = "".join(f"<li>{escape(line.strip())}</li>" for line in lines[1:])
+    warning = "" if run["complete"] else f'<p class="incomplete">INCOMPLETE: {escape(run["incomplete_reason"])}</p>'
     plots = "".join(budget_plot(cells, dtype) for dtype in data["options"]["dtypes"])
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Linear ↔ Dense conformance</title><style>{STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Linear ↔ Dense conformance</title><style>{STYLE}</style></head>
 <body>
 <h1>Linear ↔ Dense conformance</h1>
-<p><strong>{counts}</strong> · profile <code>{escape(run["hypothesis"]["profile"])}</code> ·
-exit status {run["pytest_exit_status"]} · {escape(run["started"])} → {escape(run["finished"])}</p>
+<p class="{first}">{escape(lines[0])}</p>
+<ul>{rest}</ul>
 {warning}
-<h2>Conformance matrix</h2>{matrix(cells)}
-<h2>Budget used per property (p50, p90, max)</h2>{plots}
+<p>profile <code>{escape(run["hypothesis"]["profile"])}</code> · exit status {run["pytest_exit_status"]} ·
+{escape(run["started"])} → {escape(run["finished"])}</p>
+<h2>Conformance matrix</h2>{matrix_tables(data)}
+<h2>Budget used per property (p50, p90, max)</h2>{plot_legend()}{plots}
 <h2>Failures</h2>{failures(cells)}
 <h2>Known divergences</h2>{divergences(data["divergences"])}
 <h2>Environment</h2>{environment(data["environment"])}

@@ -4,12 +4,12 @@ All files are written atomically; report.json last, so a reader never finds a re
 points at reproducers which are not there yet.
 """
 
-import re
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from conformance.cell import reproducer_name
 from conformance.evidence import npz_bytes, unpack
-from reports import report
+from reports import matrix, report, verdict
 from reports.html import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +33,6 @@ MARK = {"pass": "✅", "fail": "❌", "error": "⚠️", "crashed": "💥", "not
         "known-divergence": "🟡"}  # fmt: skip
 
 
-def slug(nodeid: str) -> str:
-    name = nodeid.split("::")[-1].removeprefix("test_")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
-
-
 def specs(data: dict, label: str) -> str:
     """How --subjects named the subjects of a cell label ("|" between the two of a pair)."""
     plugins = data["options"].get("plugins", {})
@@ -54,7 +49,7 @@ def write_reproducers(data: dict, directory: Path) -> list[Path]:
         failure = cell["failure"]
         if not failure or not failure.get("arrays"):
             continue
-        name = slug(cell["nodeid"])
+        name = reproducer_name(cell["nodeid"])
         threads = (processes.get(cell["worker"]) or {}).get("threads") or 1
         meta = {
             "property": cell["property"],
@@ -122,86 +117,52 @@ def junit(data: dict) -> str:
     return "\n".join(lines)
 
 
-def budget_text(value) -> str:
-    return f"{value:.3f}" if isinstance(value, (int, float)) else str(value or "–")
+def _markdown_table(heads: list[str], rows: list[tuple[str, list]]) -> list[str]:
+    out = ["| | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    for name, found in rows:
+        marks = ["" if c is None else f"{MARK[c['status']]} {matrix.budget_text(c['worst_budget_used'])}" for c in found]
+        out.append(f"| `{name}` | " + " | ".join(marks) + " |")
+    return out + [""]
 
 
 def markdown(data: dict) -> str:
-    """The conformance matrix with worst budgets, for a CI job summary."""
-    cells = data["cells"]
-    columns = sorted({(c["subject"], c["dtype"], c["device"]) for c in cells})
-    by_key = {report.cell_key(c): c for c in cells}
+    """The verdict, then the conformance matrix with worst budgets, for a CI job summary."""
+    first, *rest = verdict.summary(data)
     run = data["run"]
-    out = [
-        "## Linear ↔ Dense conformance",
-        "",
-        (
-            f"**{', '.join(f'{n} {s}' for s, n in data['summary'].items())}** — "
-            f"{'complete' if run['complete'] else 'INCOMPLETE: ' + run['incomplete_reason']}, "
-            f"profile `{run['hypothesis']['profile']}`, exit status {run['pytest_exit_status']}"
-        ),
-        "",
-        "| property | " + " | ".join(f"{s} {d} {dev}" for s, d, dev in columns) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
-    for prop in sorted({c["property"] for c in cells}):
-        row = []
-        for s, d, dev in columns:
-            c = by_key.get((prop, s, d, dev))
-            row.append(
-                ""
-                if c is None
-                else f"{MARK[c['status']]} {budget_text(c['worst_budget_used'])}"
-            )
-        out.append(f"| `{prop}` | " + " | ".join(row) + " |")
-    out += ["", ("✅ pass · ❌ fail · ⚠️ error · 💥 crashed · ⏸ not run · ➖ skipped · 🟡 known divergence; "
-            "numbers: worst budget used (≤ 1 passes)"), ""]  # fmt: skip
-    failures = [c for c in cells if c["status"] in ("fail", "error", "crashed")]
+    out = ["## Linear ↔ Dense conformance", "", f"**{first}**", ""]
+    out += [f"- {line}" for line in rest]
+    out += ["", f"Profile `{run['hypothesis']['profile']}`, exit status {run['pytest_exit_status']}.", ""]
+    columns, rows = matrix.layout(data)
+    if rows:
+        multi = len({dev for dev, _, _ in columns}) > 1
+        out += _markdown_table([f"{dev + ' ' if multi else ''}{d} {s}" for dev, d, s in columns], rows)
+    columns, rows = matrix.pairs(data)
+    if rows:
+        out += _markdown_table([f"{dev} {d}" for dev, d in columns], rows)
+    out += [("✅ pass · ❌ fail · ⚠️ error · 💥 crashed · ⏸ not run · ➖ skipped · 🟡 known divergence; "
+             "numbers: worst budget used (≤ 1 passes)"), ""]  # fmt: skip
+    failures = verdict.failures(data)
     if failures:
-        out += ["### Failures", ""]
-        for c in failures:
-            out.append(f"- `{c['nodeid']}`: {c['reason']}")
-            if c["failure"] and c["failure"].get("reproducer"):
-                out.append(
-                    f"  - reproducer (in the report directory): `python {c['failure']['reproducer']['script']}`"
-                )
+        out += ["### Failures", "", "Replay commands run from the report directory.", ""]
+        out += [f"- {line.strip()}" if not line.startswith("  ") else f"  - `{line.strip()}`" for line in failures]
         out.append("")
     return "\n".join(out)
 
 
-def failure_lines(data: dict) -> list[str]:
-    """One line per cell that failed, errored or crashed."""
-    return [
-        f"{c['status'].upper()} {c['nodeid']}: {c['reason']}"
-        for c in data["cells"]
-        if c["status"] in ("fail", "error", "crashed")
-    ]
-
-
-def summary_lines(data: dict) -> list[str]:
-    """The terminal summary: statuses, worst budget per subject and dtype, divergences."""
-    lines = [
-        "cells: " + ", ".join(f"{n} {status}" for status, n in data["summary"].items())
-    ]
-    if not data["run"]["complete"]:
-        lines.append(f"INCOMPLETE: {data['run']['incomplete_reason']}")
-    worst = {}
+def summary_lines(data: dict, report_dir=None) -> list[str]:
+    """The terminal summary: the verdict, then the worst budget used per subject and dtype."""
+    worst: dict[str, dict[str, float]] = {}
     for c in data["cells"]:
         b = c["worst_budget_used"]
-        if isinstance(b, (int, float)) and c["status"] == "pass":
-            worst[(c["subject"], c["dtype"])] = max(
-                worst.get((c["subject"], c["dtype"]), 0.0), b
-            )
-    for (subject, dtype), b in sorted(worst.items()):
-        lines.append(
-            f"worst budget used  {subject:<22} {dtype:<9} {b:.3f}  (passing cells)"
-        )
-    lines += [
-        f"divergence {d['id']}: {d['status']}"
-        for d in data["divergences"]
-        if d["status"] not in ("not-applicable", "not-run")
+        if isinstance(b, (int, float)) and c["status"] == "pass" and " vs " not in c["subject"]:
+            by_dtype = worst.setdefault(c["subject"], {})
+            by_dtype[c["dtype"]] = max(by_dtype.get(c["dtype"], 0.0), b)
+    budgets = [
+        f"worst budget used by {subject} (passing cells): "
+        + ", ".join(f"{d} {matrix.budget_text(b)}" for d, b in by_dtype.items())
+        for subject, by_dtype in worst.items()
     ]
-    return lines
+    return verdict.lines(data, report_dir) + budgets
 
 
 def write_all(data: dict, directory: Path) -> list[str]:

@@ -9,6 +9,7 @@ atomically; a cell whose worker crashed is recorded as crashed, and a cell that 
 import os
 import resource
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,10 +20,12 @@ from conformance import signals
 from conformance.cell import Cell
 from conformance.options import SELECTION
 from conformance.plugin import CELL_PROPERTY, GPU, THREADS, parse_nodeid
-from reports import outputs, report
+from reports import matrix, outputs, report
 from reports.environment import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
+#: seconds between progress lines on long runs
+PROGRESS_S = 60
 COLLECTOR = pytest.StashKey["Collector"]()
 ENVIRONMENT_PROPERTY = "conformance.environment"
 PROCESS_PROPERTY = "conformance.process"
@@ -54,6 +57,11 @@ def pytest_runtest_makereport(item, call):
     return rep
 
 
+def _record(report) -> dict | None:
+    """The cell record a test report carries, if it is a cell's."""
+    return next((v for k, v in getattr(report, "user_properties", ()) if k == CELL_PROPERTY), None)
+
+
 def _placeholder(nodeid: str, status: str, reason: str, worker: str) -> dict | None:
     ident = parse_nodeid(nodeid)
     if ident is None:
@@ -77,6 +85,7 @@ class Collector:
         self.written: list[str] = []
         self.interrupted = False
         self.data: dict | None = None
+        self.clock = self.shown = time.monotonic()
 
     # -- what is to run --------------------------------------------------------------------
     def pytest_collection_finish(self, session):
@@ -87,12 +96,30 @@ class Collector:
         self.collected.update(ids)
 
     # -- what ran --------------------------------------------------------------------------
+    def pytest_report_teststatus(self, report, config):
+        """With -v, each cell says how many examples it checked and the budget it used."""
+        record = _record(report)
+        if config.option.verbose <= 0 or record is None:
+            return None
+        seconds = f"{record['duration_s']:.1f} s"
+        if record["status"] == "known-divergence":
+            entries = record["reason"].removeprefix("known divergence ")
+            return "xfailed", "x", f"KNOWN DIVERGENCE ({entries}; {record['examples']} examples, {seconds})"
+        if record["status"] == "skipped":
+            return "skipped", "s", f"SKIPPED ({record['reason']})"
+        budget = matrix.budget_text(record["worst_budget_used"])
+        detail = f"({record['examples']} examples, worst budget used {budget}, {seconds})"
+        if report.failed:
+            return "failed", "F", f"FAILED {detail}"
+        return "passed", ".", f"PASSED {detail}"
+
     def pytest_runtest_logreport(self, report):
         ran_on = None
         for key, value in report.user_properties:
             if key == CELL_PROPERTY:
                 self.cells[value["nodeid"]] = value
                 ran_on = value["worker"]
+                self.progress()
             elif key == PROCESS_PROPERTY and ran_on is not None:
                 self.processes[ran_on] = value
             elif key == ENVIRONMENT_PROPERTY and self.environment is None:
@@ -109,6 +136,20 @@ class Collector:
             )
             if record is not None:
                 self.cells[report.nodeid] = record
+
+    def progress(self) -> None:
+        """On long runs (not under -q), a line every PROGRESS_S seconds: cells done, examples, time."""
+        now = time.monotonic()
+        if self.config.option.verbose < 0 or now - self.shown < PROGRESS_S:
+            return
+        self.shown = now
+        total = sum(1 for n in self.collected if parse_nodeid(n))
+        examples = sum(c["examples"] for c in self.cells.values())
+        elapsed = int(now - self.clock)
+        line = f"[conformance] {len(self.cells)}/{total} cells done, {examples:,} examples, {elapsed // 60} min {elapsed % 60} s"
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
 
     def pytest_keyboard_interrupt(self, excinfo):
         self.interrupted = True
@@ -169,6 +210,11 @@ class Collector:
                 },
             },
             "shard": selection.shard and selection.shard.as_dict(),
+            "selection": {
+                "keyword": self.config.option.keyword,
+                "markers": self.config.option.markexpr,
+                "args": [str(a) for a in self.config.args],
+            },
             "workers": sorted(
                 {c["worker"] for c in self.cells.values() if c["worker"] != "none"}
             ),
@@ -190,7 +236,8 @@ class Collector:
             return
         tr = terminalreporter
         tr.section("conformance")
-        for line in outputs.summary_lines(self.data):
+        report_dir = self.config.stash[SELECTION].report_dir
+        for line in outputs.summary_lines(self.data, report_dir):
             tr.write_line(line)
         reproducers = sum(p.endswith(".py") for p in self.written)
         tr.write_line(

@@ -97,6 +97,16 @@ def validate(data) -> None:
         )
 
 
+def located(path: str | Path) -> Path:
+    """A report.json, or the report.json inside a report directory."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    if not (path / "report.json").exists():
+        raise ReportError(f"{path}: a directory without a report.json")
+    return path / "report.json"
+
+
 def load(path: str | Path) -> dict:
     """A validated report from `path`; every problem is one ReportError line that names the file."""
     try:

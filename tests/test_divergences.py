@@ -1,11 +1,15 @@
 """The divergence registry: valid data naming observation codes, where entries apply, and the
 ratchet end to end (known divergence, not reproduced: information, never a warning)."""
 
+import numpy as np
 import pytest
 
+from conformance.cell import Cell, SubjectFailure
 from conformance.divergence import Registry, RegistryError
 from conformance.observation import Code, Observation, Quantity
 from conformance.properties import PROPERTIES
+from strategies import Case
+from tests.planted import BiasAddedTwice, SubnormalsFlushed
 
 ENTRY = """
 [[divergence]]
@@ -116,3 +120,27 @@ def test_an_entry_no_example_met_is_information_not_a_warning(suite, tmp_path):
     statuses = {d["id"]: d["status"] for d in run.report["divergences"]}
     assert statuses == {"never-met": "not-reproduced", "skipped": "not-run", "elsewhere": "not-applicable"}
     assert "warning" not in run.output.lower(), run.output
+
+
+def _subnormal_cell(subject) -> Cell:
+    prop = PROPERTIES["subnormals_follow_gradual_underflow"]
+    s = np.float32(2.0**-149)
+    case = Case("float32", "cpu", np.array([[2 * s, s]]), np.ones((1, 2), np.float32),
+                np.array([s], np.float32), "subnormal-multiples")  # fmt: skip
+    entries = Registry.load().applicable(prop, subject.label, "float32", "cpu")
+    cell = Cell(prop.name, subject.label, "float32", "cpu", entries)
+    cell.example(case)
+    prop.check(cell, subject, case)
+    return cell
+
+
+def test_a_registered_flush_does_not_hide_another_error_at_the_subnormal_scale():
+    class FlushesLikeTensorFlow(SubnormalsFlushed):
+        name = "keras/tensorflow"
+
+    class BiasTwiceUnderTensorFlowsName(BiasAddedTwice):
+        name = "keras/tensorflow"
+
+    assert set(_subnormal_cell(FlushesLikeTensorFlow()).reproduced) == {"subnormal-ftz"}
+    with pytest.raises(SubjectFailure, match="left its subnormal forward bound"):
+        _subnormal_cell(BiasTwiceUnderTensorFlowsName())

@@ -15,7 +15,11 @@ SUBJECTS = (
     "--dtypes",
     "float32",
 )
-FILES = ("conformance/test_properties.py", "conformance/test_properties.py")
+#: the forward and edge properties (one xdist-friendly selection for every run of this module)
+FILES = (
+    "conformance/test_properties.py", "-k",
+    "forward_within_bound or bias_off or leading_shape or rank1 or zero_out or default_init",
+)  # fmt: skip
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -89,9 +93,9 @@ def test_diff_of_a_report_with_itself_passes(runs):
 
 
 def test_diff_gates_a_planted_regression(suite):
-    baseline = suite(FILES[0], "--subjects", "torch,keras", "--dtypes", "float32")
+    baseline = suite(*FILES, "--subjects", "torch,keras", "--dtypes", "float32")
     regressed = suite(
-        FILES[0],
+        *FILES,
         "--subjects",
         "tests.planted:RegressedTorch,keras",
         "--dtypes",
@@ -152,6 +156,39 @@ def test_diff_flags_each_kind_of_regression(runs, tmp_path, change, section):
         "diff", runs["a"].report_dir / "report.json", edited(runs, tmp_path, change)
     )
     assert result.returncode == 1 and section in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        (lambda d: d["options"].update(dtypes=["float16", "float32"]), "dtypes"),
+        (lambda d: d["run"].update(workers=["main"]), "worker processes: 2 in the baseline, 1"),
+        (lambda d: d["run"]["selection"].update(keyword="forward"), "selection (-k, -m, paths)"),
+        (lambda d: d["run"]["hypothesis"].update(max_examples=2500), "Hypothesis profile"),
+        (lambda d: [p.update(threads=2) for p in d["run"]["processes"].values()], "threads per process"),
+    ],
+    ids=["dtypes", "workers", "selection", "profile", "threads"],
+)
+def test_diff_refuses_runs_that_are_not_alike(runs, tmp_path, change, difference):
+    data = copy.deepcopy(runs["whole"].report)
+    change(data)
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(data))
+    result = cli("diff", runs["whole"].report_dir, path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"the runs differ in {difference}" in result.stderr and not result.stdout
+
+
+def test_a_cell_that_did_not_run_resolves_nothing_and_vanishes_only_if_it_ran(runs, tmp_path):
+    data = copy.deepcopy(runs["whole"].report)
+    known = next(c for c in data["cells"] if c["status"] == "known-divergence")
+    known.update(status="skipped", reason="special values are opt-in", divergences={})
+    path = tmp_path / "skipped.json"
+    path.write_text(json.dumps(data))
+    result = json.loads(cli("diff", runs["whole"].report_dir, path, "--json").stdout)
+    assert result["resolved_divergences"] == [] and len(result["vanished"]) == 1
+    back = json.loads(cli("diff", path, runs["whole"].report_dir, "--json").stdout)
+    assert back == json.loads(cli("diff", path, path, "--json").stdout)  # nothing the baseline ran changed
 
 
 def test_diff_json_output(runs):
@@ -220,7 +257,7 @@ def test_unusable_input_is_one_line_and_exit_2_and_writes_nothing(
 def test_missing_and_unreadable_files_are_one_line(tmp_path):
     for target, message in (
         (tmp_path / "nowhere.json", "No such file"),
-        (tmp_path, "Is a directory"),
+        (tmp_path, "a directory without a report.json"),
     ):
         result = cli("show", target)
         assert (

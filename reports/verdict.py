@@ -1,0 +1,95 @@
+"""The verdict: the answer to the user's question first — do the subjects compute the same function
+here, on which devices and dtypes, how many cells and examples, which known differences — then
+what was not checked and why, then each failure with the command that replays it."""
+
+from pathlib import Path
+
+from conformance.status import BROKEN, NEVER_RAN, Status
+
+#: the subjects as people call them
+NAMES = {"torch": "torch.nn.Linear", "tf_keras": "tf-keras Dense (Keras 2)"}
+
+
+def subject_name(label: str) -> str:
+    if label.startswith("keras/"):
+        return f"Keras Dense ({label.removeprefix('keras/')} backend)"
+    return NAMES.get(label, label)
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def headline(data: dict) -> str:
+    """One sentence: agree (where, in what, on how much evidence) or differ, and the known differences."""
+    cells = data["cells"]
+    subjects = _listing([subject_name(s) for s in data["options"]["subjects"]])
+    ran = [c for c in cells if c["status"] not in NEVER_RAN]
+    passed = [c for c in ran if c["status"] == Status.PASS]
+    broken = [c for c in cells if c["status"] in BROKEN]
+    devices = sorted({c["device"] for c in ran})
+    dtypes = [d for d in data["options"]["dtypes"] if any(c["dtype"] == d for c in ran)]
+    examples = sum(c["examples"] for c in passed)
+    evidence = f"{_plural(len(passed), 'cell')} pass ({_plural(examples, 'example')} within their contracts)"
+    if broken:
+        sentence = f"{subjects} DIFFER: {_plural(len(broken), 'cell')} failed (below); {evidence}"
+    elif ran:
+        where = f"on {_listing(devices)} in {_listing(dtypes)}"
+        sentence = f"{subjects} agree {where}: {evidence}"
+    else:
+        return f"{subjects}: no cell ran, so nothing was checked"
+    known = [d["title"] for d in data["divergences"] if d["status"] == "reproduced"]
+    if known:
+        sentence += f"; {_plural(len(known), 'known difference')}: {', '.join(known)}"
+    return sentence
+
+
+def unchecked(cells: list[dict]) -> list[str]:
+    """What was not checked and why: a device no cell ran on is one line, other skips by reason."""
+    lines, by_device = [], {}
+    for c in cells:
+        by_device.setdefault(c["device"], []).append(c)
+    for device, group in sorted(by_device.items()):
+        if all(c["status"] == Status.SKIPPED for c in group):
+            reasons = sorted({c["reason"] for c in group})
+            lines.append(f"not checked on {device} ({_plural(len(group), 'cell')}): {'; '.join(reasons)}")
+    idle = {d for d, group in by_device.items() if all(c["status"] == Status.SKIPPED for c in group)}
+    reasons: dict[str, int] = {}
+    for c in cells:
+        if c["status"] == Status.SKIPPED and c["device"] not in idle:
+            reasons[c["reason"]] = reasons.get(c["reason"], 0) + 1
+    lines += [f"not checked ({_plural(n, 'cell')}): {reason}" for reason, n in sorted(reasons.items())]
+    return lines
+
+
+def failures(data: dict, report_dir: Path | str | None = None) -> list[str]:
+    """One line per failed, errored or crashed cell, and the command that replays it."""
+    lines = []
+    for c in data["cells"]:
+        if c["status"] not in BROKEN:
+            continue
+        where = f"{c['property']} · {c['subject']} · {c['dtype']} · {c['device']}"
+        lines.append(f"{c['status'].upper()} {where}: {c['reason']}")
+        reproducer = (c["failure"] or {}).get("reproducer")
+        if reproducer:
+            script = Path(report_dir, reproducer["script"]) if report_dir else reproducer["script"]
+            lines.append(f"  replay: python {script}")
+    return lines
+
+
+def summary(data: dict) -> list[str]:
+    """The headline, whether the run is complete, and what was not checked."""
+    out = [headline(data)]
+    run = data["run"]
+    if not run["complete"]:
+        out.append(f"INCOMPLETE: {run['incomplete_reason']}; the verdict covers the cells that ran")
+    return out + unchecked(data["cells"])
+
+
+def lines(data: dict, report_dir: Path | str | None = None) -> list[str]:
+    """The whole verdict, for the terminal: the summary, then the failures."""
+    return summary(data) + failures(data, report_dir)

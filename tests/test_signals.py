@@ -1,0 +1,56 @@
+"""Interrupts as CI and people send them: SIGTERM (a time-out) and Ctrl-C (SIGINT to the whole
+process group) leave a report marked incomplete, one clean line instead of tracebacks, no warning."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+LONG = ("--hypothesis-profile", "thorough", "--dtypes", "float32", "--devices", "cpu")
+
+
+def interrupted(tmp_path, signum: int, after: float, *args: str) -> tuple[int, str, dict]:
+    """Start the suite in its own process group, send `signum` to the group after `after` seconds
+    (as a terminal's Ctrl-C or `timeout` do), and return its exit status, output and report."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", *LONG,
+               f"--report-dir={tmp_path}", *args]  # fmt: skip
+    run = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    time.sleep(after)
+    os.killpg(run.pid, signum)
+    output, _ = run.communicate(timeout=300)
+    return run.returncode, output, json.loads((tmp_path / "report.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("signum", "args", "cause"),
+    [
+        (signal.SIGTERM, (), "SIGTERM"),
+        (signal.SIGTERM, ("-n", "2"), "SIGTERM"),
+        (signal.SIGINT, ("-n", "2"), "SIGINT, Ctrl-C"),
+    ],
+    ids=["SIGTERM", "SIGTERM -n 2", "Ctrl-C -n 2"],
+)
+def test_an_interrupt_leaves_a_report_marked_incomplete(tmp_path, signum, args, cause):
+    status, output, report = interrupted(tmp_path, signum, 20, *args)
+    run = report["run"]
+    assert status == 2 and run["pytest_exit_status"] == 2, output[-3000:]
+    assert run["complete"] is False and f"interrupted ({cause})" in run["incomplete_reason"]
+    assert "cells did not run" in run["incomplete_reason"]
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
+    assert "warning" not in output.lower(), output[-3000:]
+    assert f"INCOMPLETE: interrupted ({cause})" in output  # the verdict says so too
+
+
+def test_an_interrupt_before_any_cell_ran_still_leaves_a_report(tmp_path):
+    status, output, report = interrupted(tmp_path, signal.SIGTERM, 1.5, "-n", "2")
+    assert status == 2, output[-3000:]
+    assert report["run"]["complete"] is False and report["cells"] == []
+    assert report["run"]["incomplete_reason"] == "interrupted (SIGTERM); no cell ran"
