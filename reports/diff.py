@@ -22,7 +22,7 @@ LIKE = (
     ("Hypothesis profile", lambda d: d["run"]["hypothesis"]),
     ("shard", lambda d: d["run"]["shard"]),
     ("selection (-k, -m, paths)", lambda d: d["run"].get("selection")),
-    ("worker processes", lambda d: len(d["run"]["workers"])),
+    ("workers asked for (-n)", lambda d: d["run"]["worker_count"]),
     ("threads per process", lambda d: sorted({p["threads"] for p in d["run"]["processes"].values()})),
 )
 

@@ -92,6 +92,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         "hypothesis": runs[0]["hypothesis"],
         "shard": None,
         "workers": sorted({w for r in runs for w in r["workers"]}),
+        "worker_count": runs[0]["worker_count"],
         "processes": {
             f"{_shard_name(r['shard']) if r.get('shard') else path} {worker}": process
             for (path, _), r in zip(reports, runs, strict=True)

@@ -157,10 +157,11 @@ def summary_lines(data: dict, report_dir=None) -> list[str]:
         if isinstance(b, (int, float)) and c["status"] == "pass" and " vs " not in c["subject"]:
             by_dtype = worst.setdefault(c["subject"], {})
             by_dtype[c["dtype"]] = max(by_dtype.get(c["dtype"], 0.0), b)
+    order = data["options"]["dtypes"]
     budgets = [
         f"worst budget used by {subject} (passing cells): "
-        + ", ".join(f"{d} {matrix.budget_text(b)}" for d, b in by_dtype.items())
-        for subject, by_dtype in worst.items()
+        + ", ".join(f"{d} {matrix.budget_text(by_dtype[d])}" for d in order if d in by_dtype)
+        for subject, by_dtype in sorted(worst.items())
     ]
     return verdict.lines(data, report_dir) + budgets
 

@@ -218,6 +218,7 @@ class Collector:
             "workers": sorted(
                 {c["worker"] for c in self.cells.values() if c["worker"] != "none"}
             ),
+            "worker_count": int(getattr(self.config.option, "numprocesses", 0) or 0),
             "processes": dict(sorted(self.processes.items())),
             "pytest_exit_status": int(exitstatus),
             "complete": not reasons,

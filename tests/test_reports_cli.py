@@ -162,7 +162,7 @@ def test_diff_flags_each_kind_of_regression(runs, tmp_path, change, section):
     ("change", "difference"),
     [
         (lambda d: d["options"].update(dtypes=["float16", "float32"]), "dtypes"),
-        (lambda d: d["run"].update(workers=["main"]), "worker processes: 2 in the baseline, 1"),
+        (lambda d: d["run"].update(worker_count=0), "workers asked for (-n): 2 in the baseline, 0"),
         (lambda d: d["run"]["selection"].update(keyword="forward"), "selection (-k, -m, paths)"),
         (lambda d: d["run"]["hypothesis"].update(max_examples=2500), "Hypothesis profile"),
         (lambda d: [p.update(threads=2) for p in d["run"]["processes"].values()], "threads per process"),
