@@ -159,6 +159,11 @@ def test_reproducer_fails_on_its_own_and_passes_once_fixed(suite, tmp_path):
     )
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "STILL FAILING: planted-fixable left its forward bound" in broken.stdout
+    # the terminal: the failure explains itself in a few lines, with no framework start-up banners
+    failure = run.output[run.output.index("_ test_forward_within_bound[planted-fixable") :]
+    failure = failure[: failure.index("=" * 10)].strip().splitlines()
+    assert len(failure) <= 6 and "replay: python" in failure[-2], failure
+    assert "oneDNN custom operations" not in run.output and "cpu_feature_guard" not in run.output
     env = {"CONFORMANCE_PLANTED_FIXED": "1", "PATH": "/usr/bin:/bin"}
     fixed = subprocess.run(
         [sys.executable, copy / script.name],
@@ -242,3 +247,8 @@ def test_load_names_the_file_and_the_problem(tmp_path):
     bad.write_text("{")
     with pytest.raises(ValueError, match=r"bad.json: not valid JSON \(Expecting"):
         load(bad)
+
+
+def test_verbose_lines_say_how_many_examples_each_cell_checked(suite):  # -vv: the suite helper passes -q
+    run = suite("-vv", "-k", "forward_within_bound and float32", "--subjects", "torch", "--dtypes", "float32")
+    assert "PASSED (100 examples, worst budget used" in run.output, run.output[-2000:]

@@ -282,3 +282,25 @@ def test_shards_of_different_runs_or_overlapping_shards_do_not_merge(runs, tmp_p
     split = cli("merge", a, thirds, "-o", out)
     assert split.returncode == 2 and "not shards of one split" in split.stderr
     assert not out.exists()
+
+
+def test_show_and_html_take_the_report_directory(runs, tmp_path):
+    import shutil
+
+    copy = tmp_path / "report"
+    shutil.copytree(runs["whole"].report_dir, copy)
+    (copy / "report.html").unlink()
+    shown = cli("show", copy)
+    assert shown.returncode == 0 and "agree on cpu in float32" in shown.stdout or "DIFFER" in shown.stdout
+    assert cli("html", copy).returncode == 0 and (copy / "report.html").exists()
+    page = (copy / "report.html").read_text()
+    assert page.count("<th>python</th>") == 1  # the interpreter once, not again among the versions
+
+
+def test_a_plug_in_that_calls_itself_torch_replays_as_itself(suite):
+    run = suite(*FILES, "--subjects", "tests.planted:RegressedTorch,keras", "--dtypes", "float32")
+    (cell,) = run.cells(property="forward_within_bound", subject="torch")
+    assert cell["status"] == "fail", cell
+    replay = cli("replay", run.report_dir / cell["failure"]["reproducer"]["npz"])
+    assert replay.returncode == 1, replay.stdout + replay.stderr  # the planted torch, not the real one
+    assert "STILL FAILING: torch left its forward bound" in replay.stdout
