@@ -1,6 +1,7 @@
 """Root configuration: options, Hypothesis profiles, and the suite's pytest plugins."""
 
 import os
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -19,7 +20,7 @@ else:
 # accumulates over all examples of its test.
 # No explain phase: it lists the suite's own lines, while a failure already says which subject left
 # which bound where.
-_COMMON = {
+_COMMON: dict[str, Any] = {
     "deadline": None,
     "phases": tuple(p for p in Phase if p != Phase.explain),
     "print_blob": True,
@@ -31,16 +32,12 @@ _COMMON = {
 }
 settings.register_profile("dev", max_examples=50, **_COMMON)
 # Builds on Hypothesis' own ci profile (derandomize, no database, print_blob).
-settings.register_profile(
-    "ci", parent=settings.get_profile("ci"), max_examples=100, **_COMMON
-)
+settings.register_profile("ci", parent=settings.get_profile("ci"), max_examples=100, **_COMMON)
 # Long runs explore with fresh randomness; no example database (its pareto-front bookkeeping
 # under target() costs milliseconds per example), failures still print a reproduce blob.
 settings.register_profile("thorough", max_examples=2500, database=None, **_COMMON)
 # A quick derandomized pass (the GPU check, backend smoke runs): JAX compiles every new shape.
-settings.register_profile(
-    "smoke", max_examples=25, derandomize=True, database=None, **_COMMON
-)
+settings.register_profile("smoke", max_examples=25, derandomize=True, database=None, **_COMMON)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 

@@ -5,17 +5,18 @@ Each cell is its own test item, so one subject's failure never stops another sub
 
 import re
 from collections import Counter
+from typing import NoReturn
 
 import numpy as np
 from hypothesis import event, target
 from hypothesis.control import currently_in_test_context
 
-from conformance.budget import Verdict, json_float
-from conformance.contract import Judgement, judgement
+from conformance.core.budget import Verdict, json_float
+from conformance.core.contract import Judgement, judgement
+from conformance.core.evidence import pack
+from conformance.core.observation import Observation
+from conformance.core.status import NEVER_RAN, Status
 from conformance.divergence import Divergence
-from conformance.evidence import pack
-from conformance.observation import Observation
-from conformance.status import NEVER_RAN, Status
 
 
 class SubjectFailure(AssertionError):
@@ -45,7 +46,7 @@ class Cell:
         self.dtype = dtype
         self.device = device
         self.divergences = divergences
-        #: the run's --tf32 policy (see conformance.contract.judgement)
+        #: the run's --tf32 policy (see conformance.core.contract.judgement)
         self.tf32 = tf32
         self.examples = 0
         self.budgets: list[float] = []  # budget used by every check of every example
@@ -107,17 +108,13 @@ class Cell:
         """The entries that together explain every code of `observation` here, or None."""
         found = []
         for code in observation.codes:
-            entry = next(
-                (e for e in self.divergences if e.explains(code, observation)), None
-            )
+            entry = next((e for e in self.divergences if e.explains(code, observation)), None)
             if entry is None:
                 return None
             found.append(entry)
         return tuple(dict.fromkeys(found))
 
-    def deviation(
-        self, who: str, observation: Observation, context: str = "", **evidence
-    ) -> None:
+    def deviation(self, who: str, observation: Observation, context: str = "", **evidence) -> None:
         """`who` did not behave as the property claims: a known divergence where the registry
         explains the observation, else a failure (`evidence` goes into its reproducer)."""
         __tracebackhide__ = True
@@ -128,10 +125,12 @@ class Cell:
                 if currently_in_test_context():
                     event(f"known divergence {entry.id}")
             return
-        message = f"{who} {observation.text} [{observation.names()}: no registry entry explains it here]"
+        message = (
+            f"{who} {observation.text} [{observation.names()}: no registry entry explains it here]"
+        )
         self.fail(f"{message}: {context}" if context else message, **evidence)
 
-    def fail(self, message: str, **evidence) -> None:
+    def fail(self, message: str, **evidence) -> NoReturn:
         """This example breaks the property: keep the example, what was expected and what came back, and raise."""
         __tracebackhide__ = True
         arrays = {} if self._example is None else dict(self._example.arrays())
@@ -161,7 +160,7 @@ class Cell:
         status = self.status()
         if status == Status.SKIPPED:
             return self.skip_reason
-        if status == Status.FAIL:
+        if status == Status.FAIL and self.failure is not None:
             return self.failure["message"]
         if status == Status.KNOWN_DIVERGENCE:
             return "known divergence " + ", ".join(sorted(self.reproduced))
@@ -203,9 +202,7 @@ def quantiles(budgets: list[float]) -> dict | None:
         return None
     values = np.asarray(budgets, dtype=np.float64)
     finite = values[np.isfinite(values)]
-    points = (
-        np.quantile(finite, [0.5, 0.9, 0.99]) if finite.size else [float("inf")] * 3
-    )
+    points = np.quantile(finite, [0.5, 0.9, 0.99]) if finite.size else [float("inf")] * 3
     return {
         "checks": int(values.size),
         "p50": json_float(float(points[0])),

@@ -1,6 +1,6 @@
 """The divergence registry: known behavioural differences, as data with evidence.
 
-An entry names observation codes (`conformance.observation.Code`, optionally `code:detail`),
+An entry names observation codes (`conformance.core.observation.Code`, optionally `code:detail`),
 never message text, and the subjects, dtypes and devices it covers. By default it reaches every
 property whose comparisons can show one of its codes; it may narrow itself to properties and to
 quantities (forward, weight gradient, ...). The registry is a ratchet (after jax2tf's
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from conformance.observation import Code, Observation, Quantity
+from conformance.core.observation import Code, Observation, Quantity
 
 DEFAULT_PATH = Path(__file__).with_name("divergences.toml")
 REQUIRED = ("id", "title", "what", "observations", "subjects", "evidence")
@@ -58,15 +58,18 @@ class Divergence:
 
     def explains(self, code: Code, observation: Observation) -> bool:
         """Whether this entry accounts for `code` of `observation` (its detail and quantity too)."""
-        narrowed = self.quantities != EVERYTHING and observation.quantity is not None
-        if narrowed and observation.quantity.value not in self.quantities:
+        quantity = observation.quantity
+        if (
+            quantity is not None
+            and self.quantities != EVERYTHING
+            and quantity not in self.quantities
+        ):
             return False
         device = observation.device
         if device is not None and not any(fnmatchcase(device, p) for p in self.devices):
             return False
         return code in self.observations or (
-            observation.detail is not None
-            and f"{code}:{observation.detail}" in self.observations
+            observation.detail is not None and f"{code}:{observation.detail}" in self.observations
         )
 
     def as_dict(self) -> dict:
@@ -90,14 +93,10 @@ class Registry:
                 f"divergence registry {where}: cannot read it ({exc.strerror})"
             ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise RegistryError(
-                f"divergence registry {where}: not valid TOML ({exc})"
-            ) from None
+            raise RegistryError(f"divergence registry {where}: not valid TOML ({exc})") from None
         raw = data.get("divergence")
         if set(data) - {"divergence"} or not isinstance(raw, list):
-            raise RegistryError(
-                f"divergence registry {where}: expected only [[divergence]] tables"
-            )
+            raise RegistryError(f"divergence registry {where}: expected only [[divergence]] tables")
         entries = tuple(_entry(where, i, item) for i, item in enumerate(raw))
         ids = [e.id for e in entries]
         if len(set(ids)) != len(ids):
@@ -120,38 +119,28 @@ def _entry(where: str, index: int, item) -> Divergence:
     label = f"divergence registry {where}: entry {index + 1}"
     if not isinstance(item, dict):
         raise RegistryError(f"{label}: expected a table")
-    unknown = set(item) - set(REQUIRED) - set(OPTIONAL)
+    strange = set(item) - set(REQUIRED) - set(OPTIONAL)
     lacking = [k for k in REQUIRED if k not in item]
-    if unknown or lacking:
-        problem = (
-            f"unknown keys {sorted(unknown)}" if unknown else f"missing keys {lacking}"
-        )
-        raise RegistryError(
-            f"{label}: {problem}; valid keys: {', '.join(REQUIRED + OPTIONAL)}"
-        )
+    if strange or lacking:
+        problem = f"unknown keys {sorted(strange)}" if strange else f"missing keys {lacking}"
+        raise RegistryError(f"{label}: {problem}; valid keys: {', '.join(REQUIRED + OPTIONAL)}")
     lists = {k: item.get(k, list(EVERYTHING)) for k in ("observations", "subjects", *OPTIONAL)}
     if any(
         not isinstance(v, list) or not v or not all(isinstance(s, str) for s in v)
         for v in lists.values()
     ):
-        raise RegistryError(
-            f"{label}: {', '.join(lists)} must be non-empty lists of strings"
-        )
+        raise RegistryError(f"{label}: {', '.join(lists)} must be non-empty lists of strings")
     if not all(isinstance(item[k], str) for k in ("id", "title", "what", "evidence")):
         raise RegistryError(f"{label}: id, title, what and evidence must be strings")
     label = f"divergence registry {where}: entry {item['id']!r}"
     codes = [o.split(":")[0] for o in lists["observations"]]
     wrong = [c for c in codes if c not in set(Code)]
     if wrong:
-        raise RegistryError(
-            f"{label} names unknown observations {wrong}; valid: {', '.join(Code)}"
-        )
+        raise RegistryError(f"{label} names unknown observations {wrong}; valid: {', '.join(Code)}")
     for key, valid in (("properties", PROPERTIES), ("quantities", [q.value for q in Quantity])):
         unknown = sorted(set(lists[key]) - set(valid) - set(EVERYTHING))
         if unknown:
-            raise RegistryError(
-                f"{label} names unknown {key} {unknown}; valid: {', '.join(valid)}"
-            )
+            raise RegistryError(f"{label} names unknown {key} {unknown}; valid: {', '.join(valid)}")
     for name in lists["properties"]:
         if name in PROPERTIES and not set(codes) & PROPERTIES[name].shows:
             shows = ", ".join(sorted(PROPERTIES[name].shows))

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypothesis import settings
-from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
+from hypothesis.database import (
+    DirectoryBasedExampleDatabase,
+    ExampleDatabase,
+    ReadOnlyDatabase,
+)
 
 SHARD = re.compile(r"(?P<index>[1-9]\d*)/(?P<count>[1-9]\d*)")
 #: thread pools the frameworks size from the environment when they are first imported
@@ -39,17 +43,13 @@ class Shard:
     def parse(cls, text: str) -> "Shard":
         match = SHARD.fullmatch(text.strip())
         if match is None or int(match["index"]) > int(match["count"]):
-            raise ValueError(
-                f"--shard: {text!r} is not K/N with 1 <= K <= N (e.g. 2/4)"
-            )
+            raise ValueError(f"--shard: {text!r} is not K/N with 1 <= K <= N (e.g. 2/4)")
         return cls(int(match["index"]), int(match["count"]))
 
     def split(self, items: list) -> tuple[list, list]:
         """(kept, dropped): this shard's items, in their original order, and the others'."""
         order = sorted(range(len(items)), key=lambda i: items[i].nodeid)
-        mine = {
-            i for rank, i in enumerate(order) if rank % self.count == self.index - 1
-        }
+        mine = {i for rank, i in enumerate(order) if rank % self.count == self.index - 1}
         kept = [item for i, item in enumerate(items) if i in mine]
         dropped = [item for i, item in enumerate(items) if i not in mine]
         return kept, dropped
@@ -107,11 +107,7 @@ def visible_gpus() -> list[str]:
     """GPUs this process may use: $CUDA_VISIBLE_DEVICES when set, else one index per GPU the
     NVIDIA driver lists (read without starting CUDA)."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return [
-            g.strip()
-            for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",")
-            if g.strip()
-        ]
+        return [g.strip() for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
     try:
         return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
     except OSError:
@@ -133,7 +129,7 @@ def use_example_database(path: Path, read_only: bool) -> None:
 
     Failures found anywhere are saved there and replayed first on every node; read-only nodes
     (pull-request jobs) replay them but save nothing."""
-    database = DirectoryBasedExampleDatabase(str(path))
+    database: ExampleDatabase = DirectoryBasedExampleDatabase(str(path))
     if read_only:
         database = ReadOnlyDatabase(database)
     name = settings.get_current_profile_name()

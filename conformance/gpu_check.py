@@ -36,7 +36,7 @@ GRACE_S = 120
 class Interrupts:
     """Signals received by the check, passed on to the run in progress."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.received: list[int] = []
         self.at: float | None = None
         self.run: subprocess.Popen | None = None
@@ -51,11 +51,13 @@ class Interrupts:
 
     def wait(self) -> int:
         """The run's exit status; killed when it has not ended GRACE_S after an interrupt."""
-        while (status := self.run.poll()) is None:
+        run = self.run
+        assert run is not None, "wait() follows starting a run"
+        while (status := run.poll()) is None:
             if self.at is not None and time.monotonic() - self.at > GRACE_S:
-                os.killpg(self.run.pid, signal.SIGKILL)
+                os.killpg(run.pid, signal.SIGKILL)
                 print(f"== no report within {GRACE_S} s of the interrupt: the run was killed")
-                return self.run.wait()
+                return run.wait()
             time.sleep(0.2)
         return status
 
@@ -79,7 +81,9 @@ def run(backend: str, args, interrupts: Interrupts) -> dict | None:
         return None
     data = json.loads(path.read_text())
     examples = sum(c["examples"] for c in data["cells"])
-    state = "complete" if data["run"]["complete"] else f"INCOMPLETE: {data['run']['incomplete_reason']}"
+    state = (
+        "complete" if data["run"]["complete"] else f"INCOMPLETE: {data['run']['incomplete_reason']}"
+    )
     print(
         f"== keras on {backend}: pytest exit {status} in {wall:.0f} s, {examples} examples "
         f"({examples / wall:.1f}/s on {workers} workers), {state}; report {path}"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.contract import TF32_POLICIES
+from conformance.core.contract import TF32_POLICIES
+from conformance.core.formats import DTYPES
 from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
 from conformance.farm import Shard
-from conformance.formats import DTYPES
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
 from conformance.subjects.keras_dense import BACKENDS
 from strategies import Caps
@@ -109,9 +109,7 @@ def add_options(parser) -> None:
         default=os.environ.get("CONFORMANCE_REPORT_DIR", DEFAULT_REPORT_DIR),
         help=f"where report.json is written (default: {DEFAULT_REPORT_DIR}/)",
     )
-    farm = parser.getgroup(
-        "conformance farms", "Linear/Dense conformance on test farms"
-    )
+    farm = parser.getgroup("conformance farms", "Linear/Dense conformance on test farms")
     farm.addoption(
         "--shard",
         default=None,
@@ -165,9 +163,7 @@ def _example_db(text: str | None, read_only: bool, seed) -> Path | None:
         )
     if not text:
         if read_only:
-            raise OptionError(
-                "--example-db-read-only: give the database with --example-db DIR"
-            )
+            raise OptionError("--example-db-read-only: give the database with --example-db DIR")
         return None
     path = Path(text)
     if path.exists() and not path.is_dir():
@@ -176,9 +172,7 @@ def _example_db(text: str | None, read_only: bool, seed) -> Path | None:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OptionError(
-                f"--example-db: cannot create {text}: {exc.strerror}"
-            ) from None
+            raise OptionError(f"--example-db: cannot create {text}: {exc.strerror}") from None
     return path
 
 
@@ -204,9 +198,7 @@ def select_keras_backend(option: str | None) -> None:
         return
     where = "--keras-backend" if option else "KERAS_BACKEND"
     if chosen not in BACKENDS:
-        raise OptionError(
-            f"{where}: unknown backend {chosen!r}; valid: {', '.join(BACKENDS)}"
-        )
+        raise OptionError(f"{where}: unknown backend {chosen!r}; valid: {', '.join(BACKENDS)}")
     keras = sys.modules.get("keras")
     if keras is not None and keras.backend.backend() != chosen:
         raise OptionError(
@@ -226,9 +218,7 @@ def parse(getoption) -> Selection:
         )
     specs = [s.strip() for s in getoption("subjects").split(",") if s.strip()]
     if not specs:
-        raise OptionError(
-            f"--subjects: empty; valid: {', '.join(BUILTIN)}, or module:attr"
-        )
+        raise OptionError(f"--subjects: empty; valid: {', '.join(BUILTIN)}, or module:attr")
     try:
         subjects = tuple(resolve(s) for s in dict.fromkeys(specs))
     except SubjectError as exc:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from conformance import signals
 from conformance.cell import Cell, reproducer_name
+from conformance.core.status import Status
 from conformance.farm import (
     pin_gpu,
     prepare_process,
@@ -23,7 +24,6 @@ from conformance.farm import (
 )
 from conformance.options import SELECTION, Selection
 from conformance.properties import PROPERTIES, Property
-from conformance.status import Status
 from conformance.subjects import Subject
 
 CELL_PROPERTY = "conformance.cell"
@@ -48,9 +48,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "needs(*features): subject methods the property calls beyond forward"
     )
-    config.addinivalue_line(
-        "markers", "cross_device: compares each non-CPU device with the CPU"
-    )
+    config.addinivalue_line("markers", "cross_device: compares each non-CPU device with the CPU")
     if runs_cells(config):
         sel = selection(config)
         worker = getattr(config, "workerinput", {})
@@ -61,9 +59,7 @@ def pytest_configure(config):
 
 def runs_cells(config) -> bool:
     """Whether this process runs test items (an xdist worker, or a run without workers)."""
-    return hasattr(config, "workerinput") or not getattr(
-        config.option, "numprocesses", None
-    )
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
 
 
 def pytest_sessionstart(session):
@@ -90,7 +86,7 @@ def pytest_generate_tests(metafunc):
     if "cell" not in names:
         return
     sel = selection(metafunc.config)
-    cross = metafunc.function.conformance_property.cross_device
+    cross = PROPERTIES[metafunc.function.__name__.removeprefix("test_")].cross_device
     if "subject" in names:
         targets = [
             (s, d)
@@ -148,7 +144,6 @@ def property_test(prop: Property):
     function.__name__ = function.__qualname__ = f"test_{prop.name}"
     function.__doc__ = prop.claim
     function = given(data=st.data())(function)
-    function.conformance_property = prop
     if prop.special_values:
         function = pytest.mark.special_values(function)
     if prop.needs:
@@ -165,7 +160,7 @@ def cell_property(item) -> Property:
 def build_cell(item) -> Cell:
     """The cell a test item fills, with the registry entries it can reach."""
     params, sel = item.callspec.params, selection(item.config)
-    prop, subjects = cell_property(item), _subjects(item)
+    prop, subjects = cell_property(item), _subjects(item) or ()
     label = " vs ".join(s.label for s in subjects)
     dtype, device = params["dtype"], params["device"]
     divergences = sel.registry.applicable(prop, label, dtype, device)
@@ -189,7 +184,7 @@ def cell(request) -> Cell:
     prop = cell_property(request.node)
     if prop.special_values and not selection(request.config).special_values:
         record.skip_reason = "special values are opt-in: pass --special-values"
-    for subject in _subjects(request.node):
+    for subject in _subjects(request.node) or ():
         reason = subject.missing_device(record.device) or subject.unsupported(
             record.dtype, record.device
         )

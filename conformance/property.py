@@ -11,15 +11,28 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from conformance.budget import assess, limit, overspend_message
 from conformance.cell import Cell, SubjectFailure
-from conformance.contract import ContractError
-from conformance.observation import ARITHMETIC, Code, Observation, Quantity
+from conformance.core.budget import assess, limit, overspend_message
+from conformance.core.contract import ContractError
+from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
 from conformance.subjects import Subject, loaded_layer
 from strategies import Case
+
+
+class Example(Protocol):
+    """What a property draws: a Case, or an example carrying one, that a reproducer can store."""
+
+    @property
+    def case(self) -> Case: ...
+
+    def arrays(self) -> dict: ...
+
+    @classmethod
+    def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Example": ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +43,7 @@ class Property:
     claim: str
     check: Callable  # check(cell, subject or pair, example)
     draw: Callable  # draw(data, dtype, device, caps) -> example
-    example: type  # the example's type: rebuilt from a reproducer by example.from_arrays
+    example: type[Example]  # rebuilt from a reproducer by example.from_arrays
     shows: frozenset[Code]  # the observation codes its comparisons can show
     needs: tuple[str, ...] = ()  # subject methods it calls beyond forward
     special_values: bool = False  # opt-in: --special-values
@@ -45,7 +58,7 @@ def declare(
     *,
     draw: Callable,
     shows: Iterable[Code],
-    example: type = Case,
+    example: type[Example] = Case,
     needs: tuple[str, ...] = (),
     special_values: bool = False,
     cross_device: bool = False,
@@ -67,9 +80,7 @@ def declare(
 
 
 # -- what the checks share -------------------------------------------------------------------
-def forward(
-    cell: Cell, subject: Subject, case: Case, x: np.ndarray | None = None
-) -> np.ndarray:
+def forward(cell: Cell, subject: Subject, case: Case, x: np.ndarray | None = None) -> np.ndarray:
     """The subject's result for `case` (or for `x` through the case's layer); the shape is checked first."""
     __tracebackhide__ = True
     x = case.x if x is None else x
@@ -128,7 +139,13 @@ def within_bound(
     cell.record(subject.label, label, verdict)
     if verdict.budget_used <= 1:
         return
-    evidence = {"verdict": verdict.as_dict(), "what": label, "expected": centre, "bound": bound, "got": got}
+    evidence = {
+        "verdict": verdict.as_dict(),
+        "what": label,
+        "expected": centre,
+        "bound": bound,
+        "got": got,
+    }
     overspent = overspend_message(subject.label, label, verdict)
     smallest = None
     for codes, contract in judged.compositions():
@@ -185,9 +202,7 @@ def _fits(got, judge, contract) -> bool:
 def gradients(cell: Cell, subject: Subject, case: Case, upstream: np.ndarray):
     """The subject's (dx, dweight, dbias) for `case`, their shapes and dtypes checked first."""
     __tracebackhide__ = True
-    dx, dweight, dbias = subject.gradients(
-        loaded_layer(subject, case), case.x, upstream
-    )
+    dx, dweight, dbias = subject.gradients(loaded_layer(subject, case), case.x, upstream)
     expected = {
         "input": case.x.shape,
         "weight": case.weight.shape,
@@ -215,7 +230,7 @@ def attempt(cell: Cell, who: str, call):
         return call()
     except SubjectFailure:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever the subject raises is the observation
+    except Exception as exc:
         name = type(exc).__name__
         cell.deviation(who, Observation.of(Code.RAISES, f"raises {name}: {exc}", name))
         return None
@@ -227,16 +242,10 @@ def first_bit_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, ...] | None
         raise ValueError("compare arrays of one shape and dtype")
     bits = np.dtype(f"u{a.dtype.itemsize}")
     diff = np.flatnonzero(a.view(bits) != b.view(bits))
-    return (
-        None
-        if diff.size == 0
-        else tuple(int(i) for i in np.unravel_index(diff[0], a.shape))
-    )
+    return None if diff.size == 0 else tuple(int(i) for i in np.unravel_index(diff[0], a.shape))
 
 
-def same_parameters(
-    cell: Cell, subject: Subject, case: Case, layer, context: str
-) -> None:
+def same_parameters(cell: Cell, subject: Subject, case: Case, layer, context: str) -> None:
     """Fail unless the layer's parameters read back as the case's canonical weights, bit for bit."""
     __tracebackhide__ = True
     weight, bias = subject.read(layer)
@@ -249,7 +258,9 @@ def same_parameters(
             continue
         if got.shape != want.shape or got.dtype != want.dtype:
             text = f"{context}: {name} is {got.dtype}{got.shape}, not {want.dtype}{want.shape}"
-            cell.deviation(subject.label, Observation.of(Code.PARAMETER_DTYPE, text, str(got.dtype)))
+            cell.deviation(
+                subject.label, Observation.of(Code.PARAMETER_DTYPE, text, str(got.dtype))
+            )
             continue  # a known divergence: its bits cannot be compared
         index = first_bit_difference(got, want)
         if index is not None:

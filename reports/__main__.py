@@ -44,11 +44,7 @@ def diff_command(args) -> int:
     candidate = report.load(report.located(args.candidate))
     comparable(base, candidate)
     result = diff(base, candidate, args.max_budget_growth)
-    print(
-        json.dumps(result.as_dict(), indent=1)
-        if args.json
-        else "\n".join(result.lines())
-    )
+    print(json.dumps(result.as_dict(), indent=1) if args.json else "\n".join(result.lines()))
     return 1 if result.regressed else 0
 
 
@@ -65,25 +61,19 @@ def html_command(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m reports", description=__doc__.splitlines()[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
     commands = p.add_subparsers(dest="command", required=True)
     c = commands.add_parser("show", help="the verdict of a report, in the terminal")
     c.add_argument("report", help=REPORT)
     c.set_defaults(run=show)
-    c = commands.add_parser(
-        "merge", help="merge shard reports into one report directory"
-    )
+    c = commands.add_parser("merge", help="merge shard reports into one report directory")
     c.add_argument("reports", nargs="+", help=REPORT)
     c.add_argument(
         "-o", "--output", required=True,
         help="directory for report.json, junit.xml, summary.md, report.html, reproducers",
     )  # fmt: skip
     c.set_defaults(run=merge_command)
-    c = commands.add_parser(
-        "diff", help="the upgrade gate: exit 1 when the candidate regressed"
-    )
+    c = commands.add_parser("diff", help="the upgrade gate: exit 1 when the candidate regressed")
     c.add_argument("base", help=REPORT)
     c.add_argument("candidate", help=REPORT)
     c.add_argument(
@@ -97,11 +87,11 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("reproducer", help="a .npz from a report's reproducers/ directory")
     c.set_defaults(run=replay_command)
-    c = commands.add_parser(
-        "html", help="render a report as one self-contained HTML page"
-    )
+    c = commands.add_parser("html", help="render a report as one self-contained HTML page")
     c.add_argument("report", help=REPORT)
-    c.add_argument("-o", "--output", help="the page to write (default: report.html beside the report)")
+    c.add_argument(
+        "-o", "--output", help="the page to write (default: report.html beside the report)"
+    )
     c.set_defaults(run=html_command)
     return p
 

@@ -7,7 +7,7 @@ compared; `unlike` says how they differ, and the CLI refuses them.
 
 from dataclasses import dataclass, field
 
-from conformance.status import BROKEN, NEVER_RAN, Status
+from conformance.core.status import BROKEN, NEVER_RAN, Status
 from reports.report import ReportError, cell_key
 
 #: what two runs must share, as (what to call it, how to read it from a report)
@@ -23,7 +23,10 @@ LIKE = (
     ("shard", lambda d: d["run"]["shard"]),
     ("selection (-k, -m, paths)", lambda d: d["run"].get("selection")),
     ("workers asked for (-n)", lambda d: d["run"]["worker_count"]),
-    ("threads per process", lambda d: sorted({p["threads"] for p in d["run"]["processes"].values()})),
+    (
+        "threads per process",
+        lambda d: sorted({p["threads"] for p in d["run"]["processes"].values()}),
+    ),
 )
 
 
@@ -43,6 +46,8 @@ def comparable(base: dict, candidate: dict) -> None:
             f"the runs differ in {difference}; a gate compares like with like: run both with the "
             "same command"
         )
+
+
 #: default: a worst budget used that grows by more than this (in budget units) is a regression
 BUDGET_GROWTH = 0.25
 
@@ -72,10 +77,7 @@ class Diff:
         for name in self.__dataclass_fields__:
             items = getattr(self, name)
             kind = "REGRESSION" if name in self.REGRESSIONS else "info"
-            out.append(
-                f"{name.replace('_', ' ')}: {len(items)}"
-                + (f"  [{kind}]" if items else "")
-            )
+            out.append(f"{name.replace('_', ' ')}: {len(items)}" + (f"  [{kind}]" if items else ""))
             out += [f"  {item}" for item in items]
         out.append("verdict: " + ("REGRESSED" if self.regressed else "no regression"))
         return out
@@ -116,9 +118,7 @@ def diff(base: dict, candidate: dict, budget_growth: float = BUDGET_GROWTH) -> D
             and b_new - b_old > budget_growth
             and new["status"] not in BROKEN
         ):
-            result.budget_growth.append(
-                f"{name}: worst budget used {b_old:.3f} -> {b_new:.3f}"
-            )
+            result.budget_growth.append(f"{name}: worst budget used {b_old:.3f} -> {b_new:.3f}")
     for key, new in after.items():
         if key not in before and new["status"] in BROKEN:
             result.new_failures.append(f"{' x '.join(key)} (new cell): {new['reason']}")

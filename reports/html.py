@@ -76,11 +76,11 @@ def matrix_tables(data: dict) -> str:
         head = f'<tr><th class="prop" rowspan="2">property</th>{top}</tr><tr>{sub}</tr>'
         kept = [(p, [found[i] for i in mine]) for p, found in rows if any(found[i] for i in mine)]
         tables.append(f"<h3>{escape(device)}</h3>{_table(head, kept)}")
-    columns, rows = matrix.pairs(data)
-    if rows:
-        heads = "".join(f"<th>{escape(dev)} {escape(d)}</th>" for dev, d in columns)
+    pair_columns, pair_rows = matrix.pairs(data)
+    if pair_rows:
+        heads = "".join(f"<th>{escape(dev)} {escape(d)}</th>" for dev, d in pair_columns)
         head = f'<tr><th class="prop">property · pair</th>{heads}</tr>'
-        tables.append(f"<h3>pairs</h3>{_table(head, rows)}")
+        tables.append(f"<h3>pairs</h3>{_table(head, pair_rows)}")
     legend = "".join(f'<span style="background:{c}">{escape(s)}</span>' for s, c in COLOURS.items())
     return (
         f'<p class="legend">{legend}</p>{"".join(tables)}'
@@ -107,7 +107,9 @@ def budget_plot(cells: list[dict], dtype: str) -> str:
     ]
     for i, c in enumerate(sorted(chosen, key=lambda c: (c["property"], c["subject"]))):
         y, q = i * row + 2, c["budget_quantiles"]
-        parts.append(f'<text x="0" y="{y + 11}">{escape(c["property"])} · {escape(c["subject"])}</text>')
+        parts.append(
+            f'<text x="0" y="{y + 11}">{escape(c["property"])} · {escape(c["subject"])}</text>'
+        )
         for key, colour in PLOT:
             value = _number(q[key])
             length = scale * min(value if value is not None else 1.25, 1.25) / 1.25
@@ -116,7 +118,7 @@ def budget_plot(cells: list[dict], dtype: str) -> str:
                 f"<title>{escape(key)} {q[key]}</title></rect>"
             )
     parts.append("</svg>")
-    return f"<h3>{escape(dtype)}</h3><div class=\"scroll\">{''.join(parts)}</div>"
+    return f'<h3>{escape(dtype)}</h3><div class="scroll">{"".join(parts)}</div>'
 
 
 def plot_legend() -> str:
@@ -131,10 +133,16 @@ def plot_legend() -> str:
 def environment(env: dict | None) -> str:
     if not env:
         return "<p>No environment was recorded (no cell ran).</p>"
-    rows = [("python", env["python"]), ("platform", env["platform"]), ("cpu", json.dumps(env["cpu"]))]
+    rows = [
+        ("python", env["python"]),
+        ("platform", env["platform"]),
+        ("cpu", json.dumps(env["cpu"])),
+    ]
     rows += [(name, version) for name, version in env["versions"].items() if name != "python"]
     rows += [(f"subject {label}", json.dumps(info)) for label, info in env["subjects"].items()]
-    cells = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(str(v))}</code></td></tr>" for k, v in rows)
+    cells = "".join(
+        f"<tr><th>{escape(k)}</th><td><code>{escape(str(v))}</code></td></tr>" for k, v in rows
+    )
     return f'<div class="scroll"><table>{cells}</table></div>'
 
 
@@ -150,7 +158,9 @@ def failures(cells: list[dict]) -> str:
             parts.append(f"<p>case: <code>{escape(json.dumps(failure['case']))}</code></p>")
         if failure.get("reproducer"):
             script = escape(failure["reproducer"]["script"])
-            parts.append(f'<p>replay: <code>python <a href="{script}">{script}</a></code> (from the report directory)</p>')
+            parts.append(
+                f'<p>replay: <code>python <a href="{script}">{script}</a></code> (from the report directory)</p>'
+            )
         if failure.get("reproduce_blob"):
             parts.append(f"<p>Hypothesis: <code>{escape(failure['reproduce_blob'])}</code></p>")
         items.append("".join(parts) + "</li>")
@@ -163,16 +173,26 @@ def divergences(outcomes: list[dict]) -> str:
         f"<td>{escape(d['evidence'])}</td></tr>"
         for d in outcomes
     )
-    table = f"<table><tr><th>id</th><th>status</th><th>what</th><th>evidence</th></tr>{rows}</table>"
+    table = (
+        f"<table><tr><th>id</th><th>status</th><th>what</th><th>evidence</th></tr>{rows}</table>"
+    )
     return f'<div class="scroll">{table}</div>'
 
 
 def render(data: dict) -> str:
     run, cells = data["run"], data["cells"]
     lines = verdict.summary(data)
-    first = "verdict fail" if any(c["status"] in ("fail", "error", "crashed") for c in cells) else "verdict"
+    first = (
+        "verdict fail"
+        if any(c["status"] in ("fail", "error", "crashed") for c in cells)
+        else "verdict"
+    )
     rest = "".join(f"<li>{escape(line.strip())}</li>" for line in lines[1:])
-    warning = "" if run["complete"] else f'<p class="incomplete">INCOMPLETE: {escape(run["incomplete_reason"])}</p>'
+    warning = (
+        ""
+        if run["complete"]
+        else f'<p class="incomplete">INCOMPLETE: {escape(run["incomplete_reason"])}</p>'
+    )
     plots = "".join(budget_plot(cells, dtype) for dtype in data["options"]["dtypes"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

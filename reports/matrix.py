@@ -1,6 +1,6 @@
 """The conformance matrix: which cell goes where, and how a budget is written."""
 
-from conformance.status import NEVER_RAN
+from conformance.core.status import NEVER_RAN
 
 
 def budget_text(value) -> str:
@@ -35,7 +35,9 @@ def pairs(data: dict) -> tuple[list[tuple[str, str]], list[tuple[str, list]]]:
     per property and pair."""
     cells = [c for c in data["cells"] if " vs " in c["subject"]]
     ran = [c for c in cells if c["status"] not in NEVER_RAN]
-    columns = [(dev, d) for dev in sorted({c["device"] for c in ran}) for d in data["options"]["dtypes"]]
+    columns = [
+        (dev, d) for dev in sorted({c["device"] for c in ran}) for d in data["options"]["dtypes"]
+    ]
     by_key = {(c["property"], c["subject"], c["dtype"], c["device"]): c for c in cells}
     rows = [
         (f"{p} · {pair}", [by_key.get((p, pair, d, dev)) for dev, d in columns])

@@ -8,9 +8,10 @@ SAME = ("options", "run.hypothesis", "environment.versions")
 
 
 def _field(data: dict, dotted: str):
+    found: object = data
     for part in dotted.split("."):
-        data = (data or {}).get(part)
-    return data
+        found = (found or {}).get(part)  # type: ignore[attr-defined]
+    return found
 
 
 def _shard_name(shard: dict) -> str:
@@ -104,9 +105,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         "merged_from": [path for path, _ in reports],
         "missing_shards": missing,
     }
-    environment = next(
-        (data["environment"] for _, data in reports if data["environment"]), None
-    )
+    environment = next((data["environment"] for _, data in reports if data["environment"]), None)
     return {
         "schema_version": report.SCHEMA_VERSION,
         "tool": report.TOOL,

@@ -8,7 +8,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from conformance.cell import reproducer_name
-from conformance.evidence import npz_bytes, unpack
+from conformance.core.evidence import npz_bytes, unpack
 from reports import matrix, report, verdict
 from reports.html import render
 
@@ -36,9 +36,7 @@ MARK = {"pass": "✅", "fail": "❌", "error": "⚠️", "crashed": "💥", "not
 def specs(data: dict, label: str) -> str:
     """How --subjects named the subjects of a cell label ("|" between the two of a pair)."""
     plugins = data["options"].get("plugins", {})
-    return "|".join(
-        plugins.get(part, part.split("/")[0]) for part in label.split(" vs ")
-    )
+    return "|".join(plugins.get(part, part.split("/")[0]) for part in label.split(" vs "))
 
 
 def write_reproducers(data: dict, directory: Path) -> list[Path]:
@@ -83,8 +81,7 @@ def junit(data: dict) -> str:
     """JUnit XML: one testcase per cell, classname = property, name = subject-dtype-device."""
     cells = data["cells"]
     counts = {
-        k: sum(JUNIT.get(c["status"]) == k for c in cells)
-        for k in ("failure", "error", "skipped")
+        k: sum(JUNIT.get(c["status"]) == k for c in cells) for k in ("failure", "error", "skipped")
     }
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
@@ -104,9 +101,7 @@ def junit(data: dict) -> str:
         )
         kind = JUNIT.get(c["status"])
         if kind:
-            lines.append(
-                f"<{kind} message={quoteattr((c['reason'] or c['status'])[:1000])}>"
-            )
+            lines.append(f"<{kind} message={quoteattr((c['reason'] or c['status'])[:1000])}>")
             if c["failure"]:
                 lines.append(escape(c["failure"]["message"]))
             lines.append(f"</{kind}>")
@@ -120,9 +115,12 @@ def junit(data: dict) -> str:
 def _markdown_table(heads: list[str], rows: list[tuple[str, list]]) -> list[str]:
     out = ["| | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for name, found in rows:
-        marks = ["" if c is None else f"{MARK[c['status']]} {matrix.budget_text(c['worst_budget_used'])}" for c in found]
+        marks = [
+            "" if c is None else f"{MARK[c['status']]} {matrix.budget_text(c['worst_budget_used'])}"
+            for c in found
+        ]
         out.append(f"| `{name}` | " + " | ".join(marks) + " |")
-    return out + [""]
+    return [*out, ""]
 
 
 def markdown(data: dict) -> str:
@@ -131,20 +129,29 @@ def markdown(data: dict) -> str:
     run = data["run"]
     out = ["## Linear ↔ Dense conformance", "", f"**{first}**", ""]
     out += [f"- {line}" for line in rest]
-    out += ["", f"Profile `{run['hypothesis']['profile']}`, exit status {run['pytest_exit_status']}.", ""]
+    out += [
+        "",
+        f"Profile `{run['hypothesis']['profile']}`, exit status {run['pytest_exit_status']}.",
+        "",
+    ]
     columns, rows = matrix.layout(data)
     if rows:
         multi = len({dev for dev, _, _ in columns}) > 1
-        out += _markdown_table([f"{dev + ' ' if multi else ''}{d} {s}" for dev, d, s in columns], rows)
-    columns, rows = matrix.pairs(data)
-    if rows:
-        out += _markdown_table([f"{dev} {d}" for dev, d in columns], rows)
+        out += _markdown_table(
+            [f"{dev + ' ' if multi else ''}{d} {s}" for dev, d, s in columns], rows
+        )
+    pair_columns, pair_rows = matrix.pairs(data)
+    if pair_rows:
+        out += _markdown_table([f"{dev} {d}" for dev, d in pair_columns], pair_rows)
     out += [("✅ pass · ❌ fail · ⚠️ error · 💥 crashed · ⏸ not run · ➖ skipped · 🟡 known divergence; "
              "numbers: worst budget used (≤ 1 passes)"), ""]  # fmt: skip
     failures = verdict.failures(data)
     if failures:
         out += ["### Failures", "", "Replay commands run from the report directory.", ""]
-        out += [f"- {line.strip()}" if not line.startswith("  ") else f"  - `{line.strip()}`" for line in failures]
+        out += [
+            f"- {line.strip()}" if not line.startswith("  ") else f"  - `{line.strip()}`"
+            for line in failures
+        ]
         out.append("")
     return "\n".join(out)
 

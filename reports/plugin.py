@@ -18,6 +18,7 @@ from hypothesis import settings
 
 from conformance import signals
 from conformance.cell import Cell
+from conformance.core.status import Status
 from conformance.options import SELECTION
 from conformance.plugin import CELL_PROPERTY, GPU, THREADS, parse_nodeid
 from reports import matrix, outputs, report
@@ -31,9 +32,8 @@ ENVIRONMENT_PROPERTY = "conformance.environment"
 PROCESS_PROPERTY = "conformance.process"
 _SENT = pytest.StashKey[bool]()
 
-@pytest.hookimpl(
-    wrapper=True, tryfirst=True
-)  # outermost: the cell record is attached by then
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: the cell record is attached by then
 def pytest_runtest_makereport(item, call):
     """Send this process's environment fingerprint once, on its first cell record, and its
     resources (threads, peak memory so far) on every cell record."""
@@ -62,7 +62,7 @@ def _record(report) -> dict | None:
     return next((v for k, v in getattr(report, "user_properties", ()) if k == CELL_PROPERTY), None)
 
 
-def _placeholder(nodeid: str, status: str, reason: str, worker: str) -> dict | None:
+def _placeholder(nodeid: str, status: Status, reason: str, worker: str) -> dict | None:
     ident = parse_nodeid(nodeid)
     if ident is None:
         return None
@@ -75,7 +75,7 @@ def _placeholder(nodeid: str, status: str, reason: str, worker: str) -> dict | N
 
 
 class Collector:
-    def __init__(self, config):
+    def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.started = datetime.now(UTC)
         self.cells: dict[str, dict] = {}
@@ -104,7 +104,11 @@ class Collector:
         seconds = f"{record['duration_s']:.1f} s"
         if record["status"] == "known-divergence":
             entries = record["reason"].removeprefix("known divergence ")
-            return "xfailed", "x", f"KNOWN DIVERGENCE ({entries}; {record['examples']} examples, {seconds})"
+            return (
+                "xfailed",
+                "x",
+                f"KNOWN DIVERGENCE ({entries}; {record['examples']} examples, {seconds})",
+            )
         if record["status"] == "skipped":
             return "skipped", "s", f"SKIPPED ({record['reason']})"
         budget = matrix.budget_text(record["worst_budget_used"])
@@ -132,7 +136,7 @@ class Collector:
             worker = getattr(getattr(report, "node", None), "gateway", None)
             crash = report.longreprtext.strip().splitlines()[-1]
             record = _placeholder(
-                report.nodeid, "crashed", crash, getattr(worker, "id", "unknown")
+                report.nodeid, Status.CRASHED, crash, getattr(worker, "id", "unknown")
             )
             if record is not None:
                 self.cells[report.nodeid] = record
@@ -164,7 +168,9 @@ class Collector:
         cells = ROOT / "conformance"
         return any(
             cells == path or cells in path.parents
-            for path in (Path(session.startpath, a.split("::")[0]).resolve() for a in self.config.args)
+            for path in (
+                Path(session.startpath, a.split("::")[0]).resolve() for a in self.config.args
+            )
         )
 
     @pytest.hookimpl(tryfirst=True)
@@ -181,19 +187,21 @@ class Collector:
         ended_early = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         interrupted = self.interrupted or int(exitstatus) in ended_early
         for nodeid in missing:
-            self.cells[nodeid] = _placeholder(
-                nodeid, "not-run", "the run ended before this cell ran", "none"
+            record = _placeholder(
+                nodeid, Status.NOT_RUN, "the run ended before this cell ran", "none"
             )
+            if record is not None:
+                self.cells[nodeid] = record
         crashed = [c["nodeid"] for c in self.cells.values() if c["status"] == "crashed"]
-        signal = signals.received()
-        cause = {"SIGINT": "SIGINT, Ctrl-C", "SIGTERM": "SIGTERM"}.get(signal, "KeyboardInterrupt")
+        causes = {"SIGINT": "SIGINT, Ctrl-C", "SIGTERM": "SIGTERM"}
+        cause = causes.get(signals.received() or "", "KeyboardInterrupt")
         reasons = ([f"interrupted ({cause})"] if interrupted else []) + [
             f"worker crashed in {n}" for n in crashed
         ]
         if interrupted and not self.cells:
             reasons.append("no cell ran")
         reasons += [f"{len(missing)} cells did not run"] if missing else []
-        profile = settings.default
+        profile = settings.get_profile(settings.get_current_profile_name())
         run = {
             "started": self.started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
@@ -215,9 +223,7 @@ class Collector:
                 "markers": self.config.option.markexpr,
                 "args": [str(a) for a in self.config.args],
             },
-            "workers": sorted(
-                {c["worker"] for c in self.cells.values() if c["worker"] != "none"}
-            ),
+            "workers": sorted({c["worker"] for c in self.cells.values() if c["worker"] != "none"}),
             "worker_count": int(getattr(self.config.option, "numprocesses", 0) or 0),
             "processes": dict(sorted(self.processes.items())),
             "pytest_exit_status": int(exitstatus),

@@ -15,11 +15,21 @@ import sys
 
 import numpy as np
 
-from conformance.evidence import BFLOAT16
+from conformance.core.evidence import BFLOAT16
 from reports.report import ReportError
 
 #: meta fields a reproducer stores beside the example's arrays
-META = ("property", "subject", "specs", "dtype", "device", "tf32", "threads", "divergences", "message")
+META = (
+    "property",
+    "subject",
+    "specs",
+    "dtype",
+    "device",
+    "tf32",
+    "threads",
+    "divergences",
+    "message",
+)
 #: arrays that are evidence of the failure, not part of the example
 EVIDENCE = ("expected", "bound", "got")
 
@@ -45,7 +55,7 @@ def recorded(meta: dict, arrays: dict) -> list[str]:
     expected, bound, got = (arrays.get(k) for k in EVIDENCE)
     if got is None or expected is None or bound is None or np.shape(got) != np.shape(expected):
         return []
-    from conformance.budget import assess
+    from conformance.core.budget import assess
 
     verdict = assess(np.asarray(got), np.asarray(expected), np.asarray(bound), meta["dtype"])
     where = f"{verdict.budget_used:.3g} at element {verdict.index}"
@@ -80,12 +90,19 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
             return 2, [f"cannot replay here: {subject.label} on {device}: {missing}"]
     prepare_process(subjects, int(meta["threads"]), meta["tf32"])
     example = prop.example.from_arrays(dtype, device, arrays)
-    cell = Cell(prop.name, label, dtype, device, registry.applicable(prop, label, dtype, device), meta["tf32"])
+    cell = Cell(
+        prop.name,
+        label,
+        dtype,
+        device,
+        registry.applicable(prop, label, dtype, device),
+        meta["tf32"],
+    )
     try:
         prop.check(cell, subjects if prop.pair else subjects[0], example)
     except SubjectFailure as exc:
         return 1, [f"STILL FAILING: {exc}"]
-    except Exception as exc:  # noqa: BLE001 - a subject that raises breaks the property
+    except Exception as exc:
         return 1, [f"STILL FAILING: {label} raised {type(exc).__name__}: {exc}"]
     if cell.reproduced:
         return 0, [f"now a known divergence here: {', '.join(sorted(cell.reproduced))}"]

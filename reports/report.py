@@ -21,7 +21,11 @@ def divergence_outcomes(entries: list[dict], cells: list[dict]) -> list[dict]:
     machine and the threads), not-run (the cells that reach it never ran), or not-applicable."""
     outcomes = []
     for entry in entries:
-        reached = {c["nodeid"]: c["divergences"][entry["id"]] for c in cells if entry["id"] in c["divergences"]}
+        reached = {
+            c["nodeid"]: c["divergences"][entry["id"]]
+            for c in cells
+            if entry["id"] in c["divergences"]
+        }
         reproduced = [n for n, o in reached.items() if o == "reproduced"]
         missed = [n for n, o in reached.items() if o == "not reproduced"]
         if reproduced:
@@ -92,9 +96,7 @@ def validate(data) -> None:
     )
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the top level"
-        raise ReportError(
-            f"does not match the report schema at {where}: {error.message}"
-        )
+        raise ReportError(f"does not match the report schema at {where}: {error.message}")
 
 
 def located(path: str | Path) -> Path:
@@ -142,9 +144,7 @@ def write_atomic(path: Path, content: str | bytes) -> None:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(
-            tmp, 0o666 & ~umask
-        )  # mkstemp makes 0600; the report is for others to read
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the report is for others to read
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

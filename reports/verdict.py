@@ -4,7 +4,7 @@ what was not checked and why, then each failure with the command that replays it
 
 from pathlib import Path
 
-from conformance.status import BROKEN, NEVER_RAN, Status
+from conformance.core.status import BROKEN, NEVER_RAN, Status
 
 #: the subjects as people call them
 NAMES = {"torch": "torch.nn.Linear", "tf_keras": "tf-keras Dense (Keras 2)"}
@@ -50,19 +50,26 @@ def headline(data: dict) -> str:
 
 def unchecked(cells: list[dict]) -> list[str]:
     """What was not checked and why: a device no cell ran on is one line, other skips by reason."""
-    lines, by_device = [], {}
+    lines: list[str] = []
+    by_device: dict[str, list[dict]] = {}
     for c in cells:
         by_device.setdefault(c["device"], []).append(c)
     for device, group in sorted(by_device.items()):
         if all(c["status"] == Status.SKIPPED for c in group):
             reasons = sorted({c["reason"] for c in group})
-            lines.append(f"not checked on {device} ({_plural(len(group), 'cell')}): {'; '.join(reasons)}")
-    idle = {d for d, group in by_device.items() if all(c["status"] == Status.SKIPPED for c in group)}
-    reasons: dict[str, int] = {}
+            lines.append(
+                f"not checked on {device} ({_plural(len(group), 'cell')}): {'; '.join(reasons)}"
+            )
+    idle = {
+        d for d, group in by_device.items() if all(c["status"] == Status.SKIPPED for c in group)
+    }
+    skips: dict[str, int] = {}
     for c in cells:
         if c["status"] == Status.SKIPPED and c["device"] not in idle:
-            reasons[c["reason"]] = reasons.get(c["reason"], 0) + 1
-    lines += [f"not checked ({_plural(n, 'cell')}): {reason}" for reason, n in sorted(reasons.items())]
+            skips[c["reason"]] = skips.get(c["reason"], 0) + 1
+    lines += [
+        f"not checked ({_plural(n, 'cell')}): {reason}" for reason, n in sorted(skips.items())
+    ]
     return lines
 
 

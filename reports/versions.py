@@ -10,7 +10,8 @@ BASE_MODULES = ("numpy", "hypothesis", "pytest", "ml_dtypes")
 def versions(subjects) -> dict[str, str]:
     found = {"python": platform.python_version()}
     for module in BASE_MODULES:
-        found[module] = module_version(module)
+        if version := module_version(module):
+            found[module] = version
     for subject in subjects:
         found.update(subject.versions())
     return found

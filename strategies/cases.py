@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import event
 from hypothesis import strategies as st
 
-from conformance.formats import FORMATS
+from conformance.core.formats import FORMATS
 from strategies.shapes import layer_shapes, leading_shapes, shape_pool
 from strategies.values import (
     ELEMENTWISE,
@@ -144,9 +144,7 @@ def case_shapes(
         pool = shape_pool(caps.max_rows, caps.max_features, caps.shapes,
                           min_leading_dims, out_features, zero_size)  # fmt: skip
         return st.tuples(st.sampled_from(pool), st.booleans()).map(lambda t: (*t[0], t[1]))
-    leading = leading_shapes(
-        caps.max_rows, min_dims=min_leading_dims, zero_size=zero_size
-    )
+    leading = leading_shapes(caps.max_rows, min_dims=min_leading_dims, zero_size=zero_size)
     if out_features is None:
         layer = layer_shapes(caps.max_features)
     else:
@@ -154,9 +152,7 @@ def case_shapes(
     return st.tuples(leading, layer, st.booleans()).map(lambda t: (t[0], *t[1], t[2]))
 
 
-def draw_values(
-    data, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool
-):
+def draw_values(data, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool):
     """Draw a value family with a seed (numpy fills the arrays), or every element for small cases."""
     fmt = FORMATS[dtype]
     n = x_shape[-1]
@@ -200,13 +196,9 @@ def draw_case(
 
 def draw_rank1_case(data, dtype: str, device: str, caps: Caps) -> Case:
     """A case whose x has no leading dims at all: shape (in,)."""
-    _, in_f, out_f, bias = data.draw(
-        case_shapes(caps, 1, None), label="shapes (-, in, out, bias)"
-    )
+    _, in_f, out_f, bias = data.draw(case_shapes(caps, 1, None), label="shapes (-, in, out, bias)")
     family, x, weight, b = draw_values(data, dtype, (1, in_f), out_f, bias)
-    return Case(
-        dtype=dtype, device=device, x=x[0], weight=weight, bias=b, family=family
-    )
+    return Case(dtype=dtype, device=device, x=x[0], weight=weight, bias=b, family=family)
 
 
 def redraw_values(data, case: Case, label: str = "other values (family, seed)") -> Case:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.formats import FORMATS, Format
+from conformance.core.formats import FORMATS, Format
 from strategies.cases import Caps, Case, draw_case, redraw_values
 from strategies.values import FAMILIES, SEEDS, _family, magnitude_cap, to_format
 
@@ -25,9 +25,7 @@ def upstream_cap(fmt: Format, case: Case) -> float:
     c = magnitude_cap(fmt, case.in_features)
     rows = math.prod(case.leading) + 1
     out = case.out_features + 1
-    cap = min(
-        limit / (out * c), limit / (rows * c), math.sqrt(limit / (rows * out * c))
-    )
+    cap = min(limit / (out * c), limit / (rows * c), math.sqrt(limit / (rows * out * c)))
     return 2.0 ** math.floor(math.log2(cap))
 
 
@@ -39,9 +37,7 @@ def upstream_for(case: Case, family: str, seed: int) -> np.ndarray:
     return to_format(np.clip(values, -cap, cap), fmt)
 
 
-def draw_upstream(
-    data, case: Case, label: str = "upstream gradient (family, seed)"
-) -> np.ndarray:
+def draw_upstream(data, case: Case, label: str = "upstream gradient (family, seed)") -> np.ndarray:
     family, seed = data.draw(UPSTREAM, label=label)
     return upstream_for(case, family, seed)
 
@@ -137,13 +133,9 @@ def draw_training(data, dtype: str, device: str, caps: Caps) -> Training:
     )
     batches = [(case.x, draw_upstream(data, case, "batch 1: upstream (family, seed)"))]
     for step in range(2, steps + 1):
-        family, seed = data.draw(
-            UPSTREAM, label=f"batch {step}: x and upstream (family, seed)"
-        )
+        family, seed = data.draw(UPSTREAM, label=f"batch {step}: x and upstream (family, seed)")
         x = to_format(
-            _family(
-                np.random.default_rng(seed), family, case.x.shape, FORMATS[dtype], 1.0
-            ),
+            _family(np.random.default_rng(seed), family, case.x.shape, FORMATS[dtype], 1.0),
             FORMATS[dtype],
         )
         batches.append((x, upstream_for(case, family, seed + 1)))

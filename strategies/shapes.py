@@ -24,6 +24,10 @@ def side_cap(max_rows: int, ndim: int) -> int:
 NONZERO_WEIGHT = 22
 
 
+def _zero_at(at: int, sides: tuple[int, ...]) -> tuple[int, ...]:
+    return (*sides[:at], 0, *sides[at:])
+
+
 @functools.cache
 def leading_shapes(
     max_rows: int, min_dims: int = 1, max_dims: int = 4, zero_size: bool = False
@@ -33,14 +37,13 @@ def leading_shapes(
     Ranks min_dims..max_dims; sides >= 1, except that about one shape in ten has one zero-size
     dim (every shape has one when zero_size is set).
     """
-    nonzero, zero = [], []
+    nonzero: list[st.SearchStrategy] = []
+    zero: list[st.SearchStrategy] = []
     for ndim in range(min_dims, max_dims + 1):
         side = st.integers(1, side_cap(max_rows, ndim))
         nonzero.append(st.tuples(*[side] * ndim))
         rest = st.tuples(*[side] * (ndim - 1))
-        zero.extend(
-            rest.map(lambda s, at=at: s[:at] + (0,) + s[at:]) for at in range(ndim)
-        )
+        zero.extend(rest.map(functools.partial(_zero_at, at)) for at in range(ndim))
     choices = zero if zero_size else nonzero * NONZERO_WEIGHT + zero
     return st.integers(0, len(choices) - 1).flatmap(choices.__getitem__)
 
@@ -50,9 +53,7 @@ LAYER_KINDS = (("any", 6), ("square", 2), ("one output", 2), ("no inputs", 1))
 
 
 @functools.cache
-def layer_shapes(
-    max_features: int, min_in: int = 0
-) -> st.SearchStrategy[tuple[int, int]]:
+def layer_shapes(max_features: int, min_in: int = 0) -> st.SearchStrategy[tuple[int, int]]:
     """(in_features, out_features), with square layers (in == out), one output (out == 1) and, when
     min_in is 0, no inputs (in == 0) each reached on purpose (LAYER_KINDS)."""
     size = st.integers(1, max_features)
@@ -100,7 +101,7 @@ def shape_pool(
             "square": (k, k),
             "one output": (k, 1),
             "no inputs": (0, k),
-            "fixed": (k, out_features),
+            "fixed": (k, k if out_features is None else out_features),
         }[kinds[i % len(kinds)]]
         shapes.append((tuple(leading), in_f, out_f))
     return tuple(shapes)

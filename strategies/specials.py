@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import event
 from hypothesis import strategies as st
 
-from conformance.formats import FORMATS, Format
+from conformance.core.formats import FORMATS, Format
 from strategies.cases import Caps, Case, case_shapes, draw_case
 from strategies.values import SEEDS
 
@@ -44,9 +44,7 @@ def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
             label="special values (array, position, value)",
         )
         for name, position, value in placements:
-            arrays[name].reshape(-1)[position % arrays[name].size] = special_value(
-                value, fmt
-            )
+            arrays[name].reshape(-1)[position % arrays[name].size] = special_value(value, fmt)
             event(f"special {value}")
     return replace(
         case,
@@ -80,11 +78,7 @@ def draw_subnormal_case(data, dtype: str, device: str, caps: Caps) -> Case:
     rng = np.random.default_rng(data.draw(SEEDS, label="value seed"))
     x = (rng.integers(-4, 5, size=(*leading, in_f)) * fmt.subnormal).astype(fmt.numpy)
     weight = rng.integers(-2, 3, size=(out_f, in_f)).astype(fmt.numpy)
-    b = (
-        (rng.integers(-4, 5, size=out_f) * fmt.subnormal).astype(fmt.numpy)
-        if bias
-        else None
-    )
+    b = (rng.integers(-4, 5, size=out_f) * fmt.subnormal).astype(fmt.numpy) if bias else None
     return Case(
         dtype=dtype,
         device=device,

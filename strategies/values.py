@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conformance.formats import Format
+from conformance.core.formats import Format
 
 FAMILIES = (
     "ones",
@@ -63,20 +63,14 @@ def _family(
     if family in ("uniform", "cancellation"):
         return _scaled(rng, rng.uniform(-1.0, 1.0, size=shape), cap)
     if family == "normal":
-        return _scaled(
-            rng, np.clip(rng.standard_normal(shape), -4.0, 4.0), cap, headroom=2
-        )
+        return _scaled(rng, np.clip(rng.standard_normal(shape), -4.0, 4.0), cap, headroom=2)
     if family == "wide-exponents":
         hi = int(math.log2(cap)) - 1
         lo = max(int(math.log2(fmt.tiny)) + 1, -(hi + 8))
         sign = rng.choice([-1.0, 1.0], size=shape)
-        return (
-            sign
-            * (1.0 + rng.random(shape))
-            * np.exp2(rng.integers(lo, hi + 1, size=shape))
-        )
+        return sign * (1.0 + rng.random(shape)) * np.exp2(rng.integers(lo, hi + 1, size=shape))
     raise ValueError(
-        f"unknown value family {family!r}; valid: {', '.join(FAMILIES + (ELEMENTWISE,))}"
+        f"unknown value family {family!r}; valid: {', '.join((*FAMILIES, ELEMENTWISE))}"
     )
 
 
@@ -117,9 +111,7 @@ def elementwise_arrays(
     bfloat16 is drawn as float32 and rounded: the cap is a power of two, so it stays within it.
     """
     cap = magnitude_cap(fmt, n)
-    carrier = np.dtype(
-        {"float16": np.float16, "float64": np.float64}.get(fmt.name, np.float32)
-    )
+    carrier = np.dtype({"float16": np.float16, "float64": np.float64}.get(fmt.name, np.float32))
     elements = hnp.from_dtype(
         carrier,
         min_value=-cap,
@@ -128,6 +120,4 @@ def elementwise_arrays(
         allow_infinity=False,
         allow_subnormal=False,
     )
-    return hnp.arrays(carrier, shape, elements=elements).map(
-        lambda a: to_format(a, fmt)
-    )
+    return hnp.arrays(carrier, shape, elements=elements).map(lambda a: to_format(a, fmt))

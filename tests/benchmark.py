@@ -30,7 +30,7 @@ from hypothesis import settings
 
 import conftest  # noqa: F401 - registers the Hypothesis profiles
 from conformance.cell import Cell
-from conformance.formats import DTYPES
+from conformance.core.formats import DTYPES
 from conformance.subjects import loaded_layer, resolve
 from strategies import Caps
 from strategies.gradients import upstream_for
@@ -102,9 +102,7 @@ def farm(workers: list[int]) -> None:
             wall = time.perf_counter() - started
             path = Path(tmp) / "report.json"
             if not path.exists():
-                sys.exit(
-                    f"the run wrote no report:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-                )
+                sys.exit(f"the run wrote no report:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
             data = json.loads(path.read_text())
         examples = sum(c["examples"] for c in data["cells"])
         baseline = baseline or wall
@@ -143,9 +141,7 @@ def throughput(args, parser) -> None:
     if unknown := set(dtypes) - set(DTYPES):
         parser.error(f"unknown dtypes {sorted(unknown)}; valid: {', '.join(DTYPES)}")
     if unknown := set(props) - set(PROPERTIES):
-        parser.error(
-            f"unknown properties {sorted(unknown)}; valid: {', '.join(PROPERTIES)}"
-        )
+        parser.error(f"unknown properties {sorted(unknown)}; valid: {', '.join(PROPERTIES)}")
     caps = Caps.from_env()
     settings.register_profile(
         "benchmark", parent=settings.get_profile("ci"), max_examples=args.examples
@@ -154,9 +150,7 @@ def throughput(args, parser) -> None:
     subjects = [resolve(name) for name in args.subjects.split(",")]
     for subject in subjects:  # import the framework and warm it up outside the timings
         layer = subject.build(1, 1, True, "float32", "cpu")
-        subject.gradients(
-            layer, np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
-        )
+        subject.gradients(layer, np.ones((1, 1), np.float32), np.ones((1, 1), np.float32))
     print(f"examples/s in one process, {args.examples} examples per cell, {caps}")
     print(
         f"{'property':<10} {'subject':<18} {'dtype':<9} {'suite':>7} {'bare calls':>11} {'ratio':>6}"

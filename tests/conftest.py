@@ -23,9 +23,10 @@ class SuiteRun:
         self.report = json.loads(path.read_text()) if path.exists() else None
 
     def cells(self, **match) -> list[dict]:
-        return [
-            c for c in self.report["cells"] if all(c[k] == v for k, v in match.items())
-        ]
+        """The report's cells with these field values; a run that wrote no report says why."""
+        if self.report is None:
+            raise AssertionError(f"the run wrote no report:\n{self.output[-3000:]}")
+        return [c for c in self.report["cells"] if all(c[k] == v for k, v in match.items())]
 
 
 def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> SuiteRun:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from conformance import oracle
-from conformance.formats import FORMATS
+from conformance.core import oracle
+from conformance.core.formats import FORMATS
 from conformance.subjects.base import Subject
 
 F32 = np.dtype(np.float32)

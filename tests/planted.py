@@ -63,9 +63,7 @@ class BiasIgnored(_Planted):
         import torch
 
         with torch.no_grad():
-            return to_numpy(
-                torch.nn.functional.linear(to_tensor(x, "cpu"), layer.weight)
-            )
+            return to_numpy(torch.nn.functional.linear(to_tensor(x, "cpu"), layer.weight))
 
 
 class BiasAddedTwice(_Planted):
@@ -106,9 +104,7 @@ class HalfAccumulation(_Planted):
             return super().forward(layer, x)
         total = np.zeros((*x.shape[:-1], weight.shape[0]), np.float16)
         for i in range(x.shape[-1]):  # products are exact in float32, then rounded
-            product = x[..., i, None].astype(np.float32) * weight[:, i].astype(
-                np.float32
-            )
+            product = x[..., i, None].astype(np.float32) * weight[:, i].astype(np.float32)
             total = total + product.astype(np.float16)
         return total if bias is None else total + bias
 
@@ -137,9 +133,7 @@ class PromotesHalfToFloat32(_Planted):
             return super().forward(layer, x)
         with torch.no_grad():
             bias = None if layer.bias is None else layer.bias.float()
-            y = torch.nn.functional.linear(
-                to_tensor(x, "cpu").float(), layer.weight.float(), bias
-            )
+            y = torch.nn.functional.linear(to_tensor(x, "cpu").float(), layer.weight.float(), bias)
             return y.numpy()
 
 
@@ -220,9 +214,7 @@ class NanSwallowed(_Planted):
     name = "planted-nan-swallowed"
 
     def forward(self, layer, x):
-        return np.nan_to_num(
-            super().forward(layer, x), nan=0.0, posinf=np.inf, neginf=-np.inf
-        )
+        return np.nan_to_num(super().forward(layer, x), nan=0.0, posinf=np.inf, neginf=-np.inf)
 
 
 class SubnormalsFlushed(_Planted):
@@ -272,9 +264,7 @@ class BiasGradientAveraged(_Planted):
         return (
             dx,
             dweight,
-            None
-            if dbias is None
-            else (dbias.astype(np.float64) / rows).astype(dbias.dtype),
+            None if dbias is None else (dbias.astype(np.float64) / rows).astype(dbias.dtype),
         )
 
 
@@ -328,9 +318,7 @@ class SgdStepInKernelLayout(_Planted):
             _, dweight, dbias = self.gradients(layer, x, upstream)
             with torch.no_grad():
                 step = torch.from_numpy(
-                    np.ascontiguousarray(dweight.T)
-                    .reshape(dweight.shape)
-                    .astype(np.float64)
+                    np.ascontiguousarray(dweight.T).reshape(dweight.shape).astype(np.float64)
                 )
                 layer.weight.sub_((learning_rate * step).to(layer.weight.dtype))
                 if dbias is not None:
@@ -490,9 +478,7 @@ class BiasTwiceUntilFixed(BiasAddedTwice):
 
     def forward(self, layer, x):
         fixed = os.environ.get("CONFORMANCE_PLANTED_FIXED") == "1"
-        return (
-            TorchLinear.forward(self, layer, x) if fixed else super().forward(layer, x)
-        )
+        return TorchLinear.forward(self, layer, x) if fixed else super().forward(layer, x)
 
 
 class RegressedTorch(BiasAddedTwice):

@@ -16,7 +16,8 @@ CELLS = "forward_within_bound or weight_gradient_within_bound or sgd_steps or se
         (("--keras-backend", "jax", "--subjects", "keras"), "keras/jax"),
         (("--keras-backend", "torch", "--subjects", "keras"), "keras/torch"),
         pytest.param(
-            ("--subjects", "tf_keras"), "tf_keras",
+            ("--subjects", "tf_keras"),
+            "tf_keras",
             marks=pytest.mark.skipif(
                 importlib.util.find_spec("tf_keras") is None,
                 reason="the optional tf_keras subject needs tf-keras, which requirements.txt "
@@ -49,7 +50,4 @@ def test_float64_in_float32_is_the_registered_divergence(suite, backend, entry):
 def test_unknown_backend_is_a_usage_error(suite):
     run = suite("conformance", "--keras-backend", "theano", "--co")
     assert run.returncode == 4
-    assert (
-        "--keras-backend: unknown backend 'theano'; valid: tensorflow, jax, torch"
-        in run.output
-    )
+    assert "--keras-backend: unknown backend 'theano'; valid: tensorflow, jax, torch" in run.output

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import oracle
-from conformance.budget import assess, limit
-from conformance.contract import ContractError, cpu_contract, gamma
-from conformance.formats import DTYPES, FORMATS, TF32_U
+from conformance.core import oracle
+from conformance.core.budget import assess, limit
+from conformance.core.contract import ContractError, cpu_contract, gamma
+from conformance.core.formats import DTYPES, FORMATS, TF32_U
 from strategies import Caps, draw_case
 from tests.emulated_gpu import tf32
 
@@ -19,9 +19,7 @@ DRAWN = settings(max_examples=150, derandomize=True, deadline=None, database=Non
 
 
 def budget(got: np.ndarray, reference, contract) -> float:
-    return assess(
-        got, reference.value, limit(reference, contract), contract.dtype
-    ).budget_used
+    return assess(got, reference.value, limit(reference, contract), contract.dtype).budget_used
 
 
 def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=False):
@@ -44,9 +42,7 @@ def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=
     if bias is not None and split_bias:
         y = (y.astype(acc) + bias.astype(acc)).astype(out)
     if flush:
-        y = np.where(np.abs(y.astype(np.float64)) < FORMATS[dtype].tiny, 0, y).astype(
-            out
-        )
+        y = np.where(np.abs(y.astype(np.float64)) < FORMATS[dtype].tiny, 0, y).astype(out)
     return y.reshape(*x.shape[:-1], weight.shape[0])
 
 
@@ -89,9 +85,7 @@ def test_modelled_implementations_stay_within_bound(dtype, variant, data):
     case = draw_case(data, dtype, "cpu", Caps(max_features=24, max_rows=16))
     reference = oracle.linear(case.x, case.weight, case.bias, dtype)
     with np.errstate(under="ignore"):
-        got = accumulate(
-            case.x, case.weight, case.bias, accumulator(dtype), dtype, **variant
-        )
+        got = accumulate(case.x, case.weight, case.bias, accumulator(dtype), dtype, **variant)
     assert budget(got, reference, cpu_contract(dtype)) <= 1
 
 
@@ -126,9 +120,7 @@ def test_an_error_of_a_few_ulps_fails_short_exact_sums(dtype, n):
     weight = np.full((1, n), 1.25, fmt.numpy)
     reference = oracle.linear(x, weight, None, dtype)
     exact = reference.value.astype(fmt.numpy)
-    ulp = float(
-        np.exp2(np.floor(np.log2(abs(float(reference.value[0, 0]))))) * 2 * fmt.u
-    )
+    ulp = float(np.exp2(np.floor(np.log2(abs(float(reference.value[0, 0]))))) * 2 * fmt.u)
     off = (exact.astype(np.float64) + (n + 4) * ulp).astype(fmt.numpy)
     assert budget(exact, reference, cpu_contract(dtype)) <= 1
     assert budget(off, reference, cpu_contract(dtype)) > 1

@@ -40,13 +40,12 @@ def scripts(name: str) -> list[str]:
 
 def commands(script: str) -> list[list[str]]:
     """The simple commands of a script, with CI variables replaced by one job's values."""
-    script = re.sub(
-        r"\$\{\{\s*([\w.]+)[^}]*\}\}", lambda m: VARIABLES.get(m[1], ""), script
-    )
+    script = re.sub(r"\$\{\{\s*([\w.]+)[^}]*\}\}", lambda m: VARIABLES.get(m[1], ""), script)
     script = re.sub(r"\$\{?(\w+)\}?", lambda m: VARIABLES.get(m[1], ""), script)
-    found, current = [], []
+    found: list[list[str]] = []
+    current: list[str] = []
     script = script.replace("\\\n", " ").replace("\n", " ; ").replace(";", " ; ")
-    for token in shlex.split(script, posix=True) + [";"]:
+    for token in [*shlex.split(script, posix=True), ";"]:
         if token in (";", "&&", "||", "|", ">", ">>"):
             if current:
                 found.append(current)
@@ -70,9 +69,7 @@ def tox_environments() -> set[str]:
         [sys.executable, "-m", "tox", "list"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return {
-        line.split(" ->")[0].strip() for line in listed.splitlines() if "->" in line
-    }
+    return {line.split(" ->")[0].strip() for line in listed.splitlines() if "->" in line}
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -111,9 +108,7 @@ def test_pytest_commands_are_accepted_by_the_suite(tmp_path):
         if command[2] != "pytest":
             continue
         args = [
-            str(tmp_path / f"{index}-{a}")
-            if previous in ("--report-dir", "--example-db")
-            else a
+            str(tmp_path / f"{index}-{a}") if previous in ("--report-dir", "--example-db") else a
             for previous, a in zip([None, *command], command, strict=False)
         ]
         proc = subprocess.run(

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conformance.cell import Cell, SubjectFailure
+from conformance.core.formats import TF32_U
+from conformance.core.observation import Quantity
 from conformance.divergence import Registry
 from conformance.farm import pin_gpu
-from conformance.formats import TF32_U
-from conformance.observation import Quantity
 from conformance.properties import PROPERTIES
 from conformance.property import within_bound
 from conformance.subjects.torch_linear import (
@@ -143,7 +143,8 @@ def test_float32_evaluation_with_tf32_is_two_known_divergences_at_once():
 def test_a_composition_needs_every_code_explained():
     prop = PROPERTIES["forward_within_bound"]
     entries = tuple(
-        e for e in Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
+        e
+        for e in Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
         if e.id != "tf32-default"
     )
     cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conformance.cell import Cell, SubjectFailure
+from conformance.core.observation import Code, Observation, Quantity
 from conformance.divergence import Registry, RegistryError
-from conformance.observation import Code, Observation, Quantity
 from conformance.properties import PROPERTIES
 from strategies import Case
 from tests.planted import BiasAddedTwice, SubnormalsFlushed
@@ -52,7 +52,9 @@ def test_an_entry_reaches_every_property_that_can_show_its_codes():
 
 def test_an_entry_explains_its_codes_details_quantities_and_devices():
     (bias,) = [e for e in Registry.load().entries if e.id == "tf-bfloat16-bias-gradient"]
-    reduced = Observation(frozenset({Code.REDUCED_ACCUMULATION}), "", quantity=Quantity.BIAS_GRADIENT)
+    reduced = Observation(
+        frozenset({Code.REDUCED_ACCUMULATION}), "", quantity=Quantity.BIAS_GRADIENT
+    )
     assert bias.explains(Code.REDUCED_ACCUMULATION, reduced)
     weight = Observation(reduced.codes, "", quantity=Quantity.WEIGHT_GRADIENT)
     assert not bias.explains(Code.REDUCED_ACCUMULATION, weight)
@@ -75,8 +77,12 @@ def test_an_entry_explains_its_codes_details_quantities_and_devices():
         (entry().replace("title", "headline"), r"unknown keys \['headline'\]"),
     ],
     ids=[
-        "unknown code", "duplicate id", "subjects not a list", "property cannot show it",
-        "unknown quantity", "unknown key",
+        "unknown code",
+        "duplicate id",
+        "subjects not a list",
+        "property cannot show it",
+        "unknown quantity",
+        "unknown key",
     ],
 )
 def test_bad_entries_are_one_line_errors(tmp_path, text, message):
@@ -118,7 +124,11 @@ def test_an_entry_no_example_met_is_information_not_a_warning(suite, tmp_path):
     cells = {c["property"]: c for c in run.cells()}
     assert cells["forward_within_bound"]["status"] == "pass"
     statuses = {d["id"]: d["status"] for d in run.report["divergences"]}
-    assert statuses == {"never-met": "not-reproduced", "skipped": "not-run", "elsewhere": "not-applicable"}
+    assert statuses == {
+        "never-met": "not-reproduced",
+        "skipped": "not-run",
+        "elsewhere": "not-applicable",
+    }
     assert "warning" not in run.output.lower(), run.output
 
 

@@ -41,7 +41,9 @@ def test_the_worked_example_of_adding_a_property_runs(suite, tmp_path):
 
 
 def _commands(lines) -> list[str]:
-    return [line.split("  #")[0].strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [
+        line.split("  #")[0].strip() for line in lines if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_ci_runs_exactly_the_readmes_set_up_and_test_commands():

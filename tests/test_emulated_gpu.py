@@ -1,6 +1,7 @@
 """GPU behaviour without a GPU: the H200 evidence replayed through an emulated GPU, and suite runs
 on the emulated GPU under each --tf32 policy, where planted bugs must still fail."""
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 
 from conformance.cell import Cell, SubjectFailure
+from conformance.core.evidence import BFLOAT16
 from conformance.divergence import Registry
-from conformance.evidence import BFLOAT16
 from conformance.properties import PROPERTIES
 from tests.emulated_gpu import H200_RUNS, EmulatedGpu, like
 
@@ -28,8 +29,12 @@ EXPECTED = {
 }
 #: the worst element a failure message recorded: what it was about, where, what the GPU returned
 RECORDED = (
-    re.compile(r"left its (?P<what>.+?) bound at element \((?P<index>[^)]*)\): got (?P<got>[^,]+), oracle"),
-    re.compile(r"(?:returned|became) (?P<got>np\.float32\([^)]*\)|0)() where the exact result is .* at \[(?P<index>[^\]]*)\]"),
+    re.compile(
+        r"left its (?P<what>.+?) bound at element \((?P<index>[^)]*)\): got (?P<got>[^,]+), oracle"
+    ),
+    re.compile(
+        r"(?:returned|became) (?P<got>np\.float32\([^)]*\)|0)() where the exact result is .* at \[(?P<index>[^\]]*)\]"
+    ),
 )
 
 
@@ -88,10 +93,8 @@ def replay(path: Path, subject: EmulatedGpu, policy: str) -> Cell:
     dtype, device = meta["dtype"], meta["device"]
     entries = Registry.load().applicable(prop, subject.label, dtype, device)
     cell = Cell(prop.name, subject.label, dtype, device, entries, policy)
-    try:
+    with contextlib.suppress(SubjectFailure):
         prop.check(cell, subject, prop.example.from_arrays(dtype, device, arrays))
-    except SubjectFailure:
-        pass
     return cell
 
 
@@ -125,7 +128,15 @@ def test_evidence_with_the_registry_emptied_fails(path):
         prop.check(cell, subject, prop.example.from_arrays(meta["dtype"], meta["device"], arrays))
 
 
-EMULATED = ("--devices", "cuda", "--hypothesis-profile", "smoke", "--special-values", "-p", "no:randomly")
+EMULATED = (
+    "--devices",
+    "cuda",
+    "--hypothesis-profile",
+    "smoke",
+    "--special-values",
+    "-p",
+    "no:randomly",
+)
 
 
 #: XLA on the CPU side of device_agrees_with_cpu flushes what a float32 evaluation makes subnormal

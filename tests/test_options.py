@@ -78,10 +78,7 @@ def test_bad_option_is_a_one_line_usage_error(suite, name):
 
 def test_bad_cap_in_the_environment_is_a_usage_error(suite):
     run = suite("conformance", "--co", env={"CONFORMANCE_MAX_ROWS": "-3"})
-    assert (
-        run.returncode == 4
-        and "CONFORMANCE_MAX_ROWS must be a positive integer" in run.output
-    )
+    assert run.returncode == 4 and "CONFORMANCE_MAX_ROWS must be a positive integer" in run.output
 
 
 @pytest.mark.parametrize(

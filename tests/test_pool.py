@@ -17,9 +17,7 @@ def test_pooled_layer_matches_a_fresh_one(name, dtype, data):
     subject = resolve(name)
     case = draw_case(data, dtype, "cpu", Caps(max_features=6, max_rows=8))
     pooled = subject.forward(loaded_layer(subject, case), case.x)
-    fresh_layer = subject.build(
-        case.in_features, case.out_features, case.has_bias, dtype, "cpu"
-    )
+    fresh_layer = subject.build(case.in_features, case.out_features, case.has_bias, dtype, "cpu")
     subject.load(fresh_layer, case.weight, case.bias)
     fresh = subject.forward(fresh_layer, case.x)
     assert pooled.shape == fresh.shape and pooled.dtype == fresh.dtype

@@ -44,20 +44,14 @@ def test_environment_fingerprint_names_machine_frameworks_and_flags(planted_run)
     assert env["cpu"]["model"] and isinstance(env["cpu"]["flags"], list)
     assert {"python", "numpy", "hypothesis", "torch"} <= set(env["versions"])
     torch = env["subjects"]["torch"]
-    assert (
-        torch["devices"] == ["cpu"] and torch["float32_matmul_precision"] == "highest"
-    )
-    assert (
-        torch["cuda_matmul_allow_tf32"] is False and "deterministic_algorithms" in torch
-    )
+    assert torch["devices"] == ["cpu"] and torch["float32_matmul_precision"] == "highest"
+    assert torch["cuda_matmul_allow_tf32"] is False and "deterministic_algorithms" in torch
     assert any("MKL" in line or "OpenMP" in line for line in torch["build"])
 
 
 def test_every_cell_is_reported_once_and_summarised(planted_run):
     cells = planted_run.report["cells"]
-    keys = Counter(
-        (c["property"], c["subject"], c["dtype"], c["device"]) for c in cells
-    )
+    keys = Counter((c["property"], c["subject"], c["dtype"], c["device"]) for c in cells)
     assert max(keys.values()) == 1
     assert planted_run.report["summary"] == dict(
         sorted(Counter(c["status"] for c in cells).items())
@@ -65,17 +59,13 @@ def test_every_cell_is_reported_once_and_summarised(planted_run):
 
 
 def test_cells_carry_budget_distribution_coverage_and_contract(planted_run):
-    (cell,) = planted_run.cells(
-        property="forward_within_bound", subject="torch", dtype="float16"
-    )
+    (cell,) = planted_run.cells(property="forward_within_bound", subject="torch", dtype="float16")
     q = cell["budget_quantiles"]
     assert (
         q["checks"] >= cell["examples"] > 0
         and 0 <= q["p50"] <= q["p90"] <= q["p99"] <= q["max"] <= 1
     )
-    assert {"bias on", "bias off", "square layer", "one output"} <= set(
-        cell["coverage"]
-    )
+    assert {"bias on", "bias off", "square layer", "one output"} <= set(cell["coverage"])
     assert cell["contracts"]["torch"]["u_acc"] == 2.0**-24 and cell["worker"] in (
         "gw0",
         "gw1",
@@ -91,9 +81,7 @@ def test_failure_carries_the_shrunk_case_verdict_blob_and_reproducer(planted_run
         property="forward_within_bound", subject="planted-bias-twice", dtype="float32"
     )
     failure = cell["failure"]
-    assert failure["message"].startswith(
-        "planted-bias-twice left its forward bound at element ("
-    )
+    assert failure["message"].startswith("planted-bias-twice left its forward bound at element (")
     assert failure["verdict"]["budget_used"] > 1 and failure["verdict"]["ulp_error"] > 1
     assert {
         "leading_shape",
@@ -104,9 +92,9 @@ def test_failure_carries_the_shrunk_case_verdict_blob_and_reproducer(planted_run
         "device",
     } <= set(failure["case"])
     assert failure["reproduce_blob"].startswith("@reproduce_failure(")
-    assert failure["reproducer"]["script"].startswith("reproducers/") and failure[
-        "reproducer"
-    ]["npz"].endswith(".npz")
+    assert failure["reproducer"]["script"].startswith("reproducers/") and failure["reproducer"][
+        "npz"
+    ].endswith(".npz")
 
 
 def test_reproducer_of_a_reduced_precision_failure_compares_against_the_oracle(
@@ -116,11 +104,12 @@ def test_reproducer_of_a_reduced_precision_failure_compares_against_the_oracle(
     (cell,) = planted_run.cells(subject="planted-half-accumulation", dtype="float16")
     assert "accumulates its forward in float16" in cell["failure"]["message"]
     script = planted_run.report_dir / cell["failure"]["reproducer"]["script"]
-    replay = subprocess.run(
-        [sys.executable, script], capture_output=True, text=True, check=False
-    )
+    replay = subprocess.run([sys.executable, script], capture_output=True, text=True, check=False)
     assert replay.returncode == 1, replay.stdout + replay.stderr
-    assert "STILL FAILING: planted-half-accumulation accumulates its forward in float16" in replay.stdout
+    assert (
+        "STILL FAILING: planted-half-accumulation accumulates its forward in float16"
+        in replay.stdout
+    )
     assert "recorded result" in replay.stdout
 
 
@@ -129,18 +118,14 @@ def test_junit_xml_has_a_testcase_per_cell(planted_run):
     cases = root.findall(".//testcase")
     assert len(cases) == len(planted_run.report["cells"])
     failed = sum(c["status"] == "fail" for c in planted_run.report["cells"])
-    assert (
-        int(root.get("failures")) == failed == len(root.findall(".//testcase/failure"))
-    )
+    assert int(root.get("failures")) == failed == len(root.findall(".//testcase/failure"))
 
 
 def test_markdown_summary_is_the_matrix(planted_run):
     text = (planted_run.report_dir / "summary.md").read_text()
     assert text.startswith("## Linear ↔ Dense conformance")
     assert (
-        "| `forward_within_bound` |" in text
-        and "### Failures" in text
-        and "reproducers/" in text
+        "| `forward_within_bound` |" in text and "### Failures" in text and "reproducers/" in text
     )
 
 
@@ -180,9 +165,7 @@ def test_a_crashed_worker_leaves_its_cell_crashed_and_the_rest_intact(suite):
                 "--subjects", "torch,tests.planted:CrashesWorker")  # fmt: skip
     (crashed,) = run.cells(subject="planted-crash")
     (intact,) = run.cells(subject="torch")
-    assert (
-        crashed["status"] == "crashed" and "crashed while running" in crashed["reason"]
-    )
+    assert crashed["status"] == "crashed" and "crashed while running" in crashed["reason"]
     assert intact["status"] == "pass" and intact["examples"] > 0
     assert (
         run.report["run"]["complete"] is False
@@ -212,7 +195,9 @@ def chromium(*args: str, profile) -> subprocess.CompletedProcess:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--hide-scrollbars", f"--user-data-dir={profile}"]  # fmt: skip
-    return subprocess.run(["chromium", *flags, *args], capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        ["chromium", *flags, *args], capture_output=True, text=True, timeout=120, check=True
+    )
 
 
 @pytest.mark.skipif(
@@ -249,6 +234,16 @@ def test_load_names_the_file_and_the_problem(tmp_path):
         load(bad)
 
 
-def test_verbose_lines_say_how_many_examples_each_cell_checked(suite):  # -vv: the suite helper passes -q
-    run = suite("-vv", "-k", "forward_within_bound and float32", "--subjects", "torch", "--dtypes", "float32")
+def test_verbose_lines_say_how_many_examples_each_cell_checked(
+    suite,
+):  # -vv: the suite helper passes -q
+    run = suite(
+        "-vv",
+        "-k",
+        "forward_within_bound and float32",
+        "--subjects",
+        "torch",
+        "--dtypes",
+        "float32",
+    )
     assert "PASSED (100 examples, worst budget used" in run.output, run.output[-2000:]

@@ -40,9 +40,7 @@ def runs(tmp_path_factory):
         "a": shared_run(
             tmp_path_factory, "shard-1", *FILES, "--shard", "1/2", "-n", "2", *SUBJECTS
         ),
-        "b": shared_run(
-            tmp_path_factory, "shard-2", *FILES, "--shard", "2/2", *SUBJECTS
-        ),
+        "b": shared_run(tmp_path_factory, "shard-2", *FILES, "--shard", "2/2", *SUBJECTS),
     }
 
 
@@ -152,9 +150,7 @@ def _new_divergence(data):
     ids=["budget grew", "cell vanished", "new divergence"],
 )
 def test_diff_flags_each_kind_of_regression(runs, tmp_path, change, section):
-    result = cli(
-        "diff", runs["a"].report_dir / "report.json", edited(runs, tmp_path, change)
-    )
+    result = cli("diff", runs["a"].report_dir / "report.json", edited(runs, tmp_path, change))
     assert result.returncode == 1 and section in result.stdout, result.stdout
 
 
@@ -165,7 +161,10 @@ def test_diff_flags_each_kind_of_regression(runs, tmp_path, change, section):
         (lambda d: d["run"].update(worker_count=0), "workers asked for (-n): 2 in the baseline, 0"),
         (lambda d: d["run"]["selection"].update(keyword="forward"), "selection (-k, -m, paths)"),
         (lambda d: d["run"]["hypothesis"].update(max_examples=2500), "Hypothesis profile"),
-        (lambda d: [p.update(threads=2) for p in d["run"]["processes"].values()], "threads per process"),
+        (
+            lambda d: [p.update(threads=2) for p in d["run"]["processes"].values()],
+            "threads per process",
+        ),
     ],
     ids=["dtypes", "workers", "selection", "profile", "threads"],
 )
@@ -188,7 +187,8 @@ def test_a_cell_that_did_not_run_resolves_nothing_and_vanishes_only_if_it_ran(ru
     result = json.loads(cli("diff", runs["whole"].report_dir, path, "--json").stdout)
     assert result["resolved_divergences"] == [] and len(result["vanished"]) == 1
     back = json.loads(cli("diff", path, runs["whole"].report_dir, "--json").stdout)
-    assert back == json.loads(cli("diff", path, path, "--json").stdout)  # nothing the baseline ran changed
+    unchanged = json.loads(cli("diff", path, path, "--json").stdout)
+    assert back == unchanged  # nothing the baseline ran changed
 
 
 def test_diff_json_output(runs):
@@ -199,9 +199,7 @@ def test_diff_json_output(runs):
 
 def test_html_command_writes_one_self_contained_page(runs, tmp_path):
     out = tmp_path / "page.html"
-    assert (
-        cli("html", runs["whole"].report_dir / "report.json", "-o", out).returncode == 0
-    )
+    assert cli("html", runs["whole"].report_dir / "report.json", "-o", out).returncode == 0
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "Conformance matrix" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
@@ -229,9 +227,7 @@ BAD = {
 
 @pytest.mark.parametrize("name", BAD)
 @pytest.mark.parametrize("command", ["show", "html", "merge", "diff"])
-def test_unusable_input_is_one_line_and_exit_2_and_writes_nothing(
-    runs, tmp_path, name, command
-):
+def test_unusable_input_is_one_line_and_exit_2_and_writes_nothing(runs, tmp_path, name, command):
     change, text, message = BAD[name]
     path = edited(runs, tmp_path, change)
     if text is not None:
@@ -247,9 +243,7 @@ def test_unusable_input_is_one_line_and_exit_2_and_writes_nothing(
     result = cli(command, *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert (
-        result.stderr.count("\n") == 1
-        and message in result.stderr
-        and str(path) in result.stderr
+        result.stderr.count("\n") == 1 and message in result.stderr and str(path) in result.stderr
     )
     assert "Traceback" not in result.stderr and not out.exists()
 
@@ -261,9 +255,7 @@ def test_missing_and_unreadable_files_are_one_line(tmp_path):
     ):
         result = cli("show", target)
         assert (
-            result.returncode == 2
-            and result.stderr.count("\n") == 1
-            and message in result.stderr
+            result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
         )
 
 
@@ -291,7 +283,9 @@ def test_show_and_html_take_the_report_directory(runs, tmp_path):
     shutil.copytree(runs["whole"].report_dir, copy)
     (copy / "report.html").unlink()
     shown = cli("show", copy)
-    assert shown.returncode == 0 and "agree on cpu in float32" in shown.stdout or "DIFFER" in shown.stdout
+    assert (
+        shown.returncode == 0 and "agree on cpu in float32" in shown.stdout
+    ) or "DIFFER" in shown.stdout
     assert cli("html", copy).returncode == 0 and (copy / "report.html").exists()
     page = (copy / "report.html").read_text()
     assert page.count("<th>python</th>") == 1  # the interpreter once, not again among the versions
@@ -302,5 +296,6 @@ def test_a_plug_in_that_calls_itself_torch_replays_as_itself(suite):
     (cell,) = run.cells(property="forward_within_bound", subject="torch")
     assert cell["status"] == "fail", cell
     replay = cli("replay", run.report_dir / cell["failure"]["reproducer"]["npz"])
-    assert replay.returncode == 1, replay.stdout + replay.stderr  # the planted torch, not the real one
+    # the planted torch, not the real one
+    assert replay.returncode == 1, replay.stdout + replay.stderr
     assert "STILL FAILING: torch left its forward bound" in replay.stdout

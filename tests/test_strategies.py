@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import oracle
-from conformance.formats import DTYPES, FORMATS
+from conformance.core import oracle
+from conformance.core.formats import DTYPES, FORMATS
 from strategies import (
     Caps,
     draw_case,
@@ -49,8 +49,7 @@ def test_cases_respect_caps_dtype_and_overflow_margin(dtype, caps, data):
     case = draw_case(data, dtype, "cpu", caps)
     fmt = FORMATS[dtype]
     assert (
-        0 <= case.in_features <= caps.max_features
-        and 1 <= case.out_features <= caps.max_features
+        0 <= case.in_features <= caps.max_features and 1 <= case.out_features <= caps.max_features
     )
     assert math.prod(case.leading) <= caps.max_rows
     assert case.x.shape == (*case.leading, case.in_features)
@@ -102,11 +101,7 @@ def test_rank1_cases_have_no_leading_dims(data):
 def test_special_cases_place_special_values(dtype, data):
     case = draw_special_case(data, dtype, "cpu", Caps())
     values = np.concatenate(
-        [
-            a.astype(np.float64).ravel()
-            for a in (case.x, case.weight, case.bias)
-            if a is not None
-        ]
+        [a.astype(np.float64).ravel() for a in (case.x, case.weight, case.bias) if a is not None]
     )
     finite = values[np.isfinite(values)]
     tiny = FORMATS[dtype].tiny
@@ -139,13 +134,13 @@ def test_caps_come_from_options_then_environment(monkeypatch):
     assert Caps.from_env() == Caps(max_features=7, max_rows=9)
     assert Caps.from_env(max_rows=3) == Caps(max_features=7, max_rows=3)
     monkeypatch.setenv("CONFORMANCE_MAX_ROWS", "many")
-    with pytest.raises(
-        ValueError, match="CONFORMANCE_MAX_ROWS must be a positive integer"
-    ):
+    with pytest.raises(ValueError, match="CONFORMANCE_MAX_ROWS must be a positive integer"):
         Caps.from_env()
 
 
-@pytest.mark.parametrize("caps", [Caps(), Caps(max_features=4, max_rows=3), Caps(max_features=1024, max_rows=4096)])
+@pytest.mark.parametrize(
+    "caps", [Caps(), Caps(max_features=4, max_rows=3), Caps(max_features=1024, max_rows=4096)]
+)
 def test_the_shape_pool_keeps_the_caps_and_reaches_every_shape_bucket(caps):
     pool = shape_pool(caps.max_rows, caps.max_features, 8)
     assert len(pool) == 8 and pool == shape_pool(caps.max_rows, caps.max_features, 8)

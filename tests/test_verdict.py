@@ -17,11 +17,36 @@ REPORT = {
     "cells": [
         _cell("forward_within_bound", "torch", "float16", "cpu", "pass"),
         _cell("forward_within_bound", "keras/tensorflow", "float32", "cpu", "pass"),
-        _cell("rank1_input_equals_batch_of_one", "keras/tensorflow", "float32", "cpu", "known-divergence"),
-        _cell("forward_within_bound", "torch", "float32", "cuda:0", "skipped", 0, "torch on cuda:0: no CUDA device visible to torch"),
-        _cell("nan_and_inf_positions_agree", "torch", "float32", "cpu", "skipped", 0, "special values are opt-in: pass --special-values"),
+        _cell(
+            "rank1_input_equals_batch_of_one",
+            "keras/tensorflow",
+            "float32",
+            "cpu",
+            "known-divergence",
+        ),
+        _cell(
+            "forward_within_bound",
+            "torch",
+            "float32",
+            "cuda:0",
+            "skipped",
+            0,
+            "torch on cuda:0: no CUDA device visible to torch",
+        ),
+        _cell(
+            "nan_and_inf_positions_agree",
+            "torch",
+            "float32",
+            "cpu",
+            "skipped",
+            0,
+            "special values are opt-in: pass --special-values",
+        ),
     ],
-    "divergences": [{"title": "rank-1 input", "status": "reproduced"}, {"title": "TF32", "status": "not-run"}],
+    "divergences": [
+        {"title": "rank-1 input", "status": "reproduced"},
+        {"title": "TF32", "status": "not-run"},
+    ],
 }
 
 
@@ -31,7 +56,9 @@ def test_agreement_says_where_in_what_and_on_how_much_evidence():
         "torch.nn.Linear and Keras Dense (tensorflow backend) agree on cpu in float16 and float32: "
         "2 cells pass (200 examples within their contracts); 1 known difference: rank-1 input"
     )
-    assert "not checked on cuda:0 (1 cell): torch on cuda:0: no CUDA device visible to torch" in lines
+    assert (
+        "not checked on cuda:0 (1 cell): torch on cuda:0: no CUDA device visible to torch" in lines
+    )
     assert "not checked (1 cell): special values are opt-in: pass --special-values" in lines
 
 
@@ -39,10 +66,18 @@ def test_a_failure_is_the_headline_and_comes_with_its_replay_command():
     report = copy.deepcopy(REPORT)
     report["cells"][0].update(status="fail", reason="torch left its forward bound ...",
                               failure={"reproducer": {"script": "reproducers/x.py"}})  # fmt: skip
-    report["run"] = {"complete": False, "incomplete_reason": "interrupted (SIGTERM); 3 cells did not run"}
+    report["run"] = {
+        "complete": False,
+        "incomplete_reason": "interrupted (SIGTERM); 3 cells did not run",
+    }
     lines = verdict.lines(report, "conformance-report")
-    assert lines[0].startswith("torch.nn.Linear and Keras Dense (tensorflow backend) DIFFER: 1 cell failed")
-    assert lines[1] == "INCOMPLETE: interrupted (SIGTERM); 3 cells did not run; the verdict covers the cells that ran"
+    assert lines[0].startswith(
+        "torch.nn.Linear and Keras Dense (tensorflow backend) DIFFER: 1 cell failed"
+    )
+    assert (
+        lines[1]
+        == "INCOMPLETE: interrupted (SIGTERM); 3 cells did not run; the verdict covers the cells that ran"
+    )
     assert lines[-2:] == [
         "FAIL forward_within_bound · torch · float16 · cpu: torch left its forward bound ...",
         "  replay: python conformance-report/reproducers/x.py",

@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
-from conformance import oracle
-from conformance.observation import ARITHMETIC, Quantity
+from conformance.core import oracle
+from conformance.core.observation import ARITHMETIC, Quantity
 from conformance.property import declare, forward, within_bound
 from strategies import draw_case
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from conformance import oracle
-from conformance.formats import FORMATS
-from conformance.observation import ARITHMETIC, Code, Observation, Quantity
+from conformance.core import oracle
+from conformance.core.formats import FORMATS
+from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
 from conformance.property import attempt, declare, forward, result_dtype, within_bound
 from strategies import draw_rank1_case
 from strategies.cases import draw_layer_defaults, draw_zero_out_case

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from conformance import oracle
-from conformance.budget import limit
-from conformance.observation import ARITHMETIC, Quantity
+from conformance.core import oracle
+from conformance.core.budget import limit
+from conformance.core.observation import ARITHMETIC, Quantity
 from conformance.property import declare, forward, within_bound
 from conformance.subjects import loaded_layer
 from strategies import draw_case

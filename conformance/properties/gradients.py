@@ -4,10 +4,12 @@ Each is checked against the oracle with the contract's bound over its own sum: o
 dL/dx = G W, every batch row for dL/dW = G^T X and dL/db = sum(G).
 """
 
+import functools
+
 import numpy as np
 
-from conformance import oracle
-from conformance.observation import ARITHMETIC, Code, Quantity
+from conformance.core import oracle
+from conformance.core.observation import ARITHMETIC, Code, Quantity
 from conformance.property import declare, first_bit_difference, gradients, within_bound
 from strategies.gradients import (
     Backward,
@@ -17,12 +19,18 @@ from strategies.gradients import (
     draw_repeated,
 )
 
-#: what a gradient property can observe: the arithmetic, and gradients of another dtype
-SHOWS = {*ARITHMETIC, Code.RESULT_DTYPE}
-GRADIENTS = {"draw": draw_backward, "example": Backward, "shows": SHOWS, "needs": ("gradients",)}
+#: a gradient property: draws a backward example, observes the arithmetic and gradients of
+#: another dtype, needs the subject's gradients()
+gradient_property = functools.partial(
+    declare,
+    draw=draw_backward,
+    example=Backward,
+    shows={*ARITHMETIC, Code.RESULT_DTYPE},
+    needs=("gradients",),
+)
 
 
-@declare(**GRADIENTS)
+@gradient_property()
 def input_gradient_within_bound(cell, subject, example):
     """dL/dx is within its bound of G W (a sum over out_features)."""
     case, upstream = example.case, example.upstream
@@ -31,7 +39,7 @@ def input_gradient_within_bound(cell, subject, example):
     within_bound(cell, subject, Quantity.INPUT_GRADIENT, dx, reference)
 
 
-@declare(**GRADIENTS)
+@gradient_property()
 def weight_gradient_within_bound(cell, subject, example):
     """dL/dW, read back in the canonical (out, in) layout, is within its bound of G^T X over every row."""
     case, upstream = example.case, example.upstream
@@ -40,7 +48,7 @@ def weight_gradient_within_bound(cell, subject, example):
     within_bound(cell, subject, Quantity.WEIGHT_GRADIENT, dweight, reference)
 
 
-@declare(**GRADIENTS)
+@gradient_property()
 def bias_gradient_within_bound(cell, subject, example):
     """dL/db is within its bound of sum(G) over every row; a bias-off layer gives no bias gradient."""
     case, upstream = example.case, example.upstream
@@ -50,7 +58,7 @@ def bias_gradient_within_bound(cell, subject, example):
         within_bound(cell, subject, Quantity.BIAS_GRADIENT, dbias, reference)
 
 
-@declare(**GRADIENTS | {"draw": draw_empty_backward, "shows": {Code.RESULT_DTYPE}})
+@gradient_property(draw=draw_empty_backward, shows={Code.RESULT_DTYPE})
 def zero_size_batch_gives_zero_parameter_gradients(cell, subject, example):
     """An empty batch gives an empty input gradient and weight and bias gradients that are exactly zero."""
     dx, dweight, dbias = gradients(cell, subject, example.case, example.upstream)
@@ -66,7 +74,7 @@ def zero_size_batch_gives_zero_parameter_gradients(cell, subject, example):
         )
 
 
-@declare(**GRADIENTS | {"draw": draw_repeated, "example": Repeated})
+@gradient_property(draw=draw_repeated, example=Repeated)
 def gradients_do_not_leak_between_examples(cell, subject, example):
     """Gradients of one case on a reused layer do not depend on what ran before (nothing accumulates)."""
     case, upstream = example.case, example.later.upstream

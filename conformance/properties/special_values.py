@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from conformance import oracle
-from conformance.contract import overflow_limit
-from conformance.formats import FORMATS
-from conformance.observation import ARITHMETIC, Code, Observation, Quantity
+from conformance.core import oracle
+from conformance.core.contract import overflow_limit
+from conformance.core.formats import FORMATS
+from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
 from conformance.property import declare, forward, within_bound
 from strategies import draw_special_case, draw_subnormal_case
 

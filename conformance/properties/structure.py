@@ -1,7 +1,7 @@
 """Structural properties, checked before any numbers: shapes, dtypes, exact weight round-trip, no mutation."""
 
-from conformance.formats import FORMATS
-from conformance.observation import Code
+from conformance.core.formats import FORMATS
+from conformance.core.observation import Code
 from conformance.property import (
     declare,
     first_bit_difference,

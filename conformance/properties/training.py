@@ -2,10 +2,10 @@
 
 import functools
 
-from conformance import oracle
-from conformance.budget import limit
-from conformance.contract import chained_bound, sgd_bound
-from conformance.observation import ARITHMETIC, Quantity
+from conformance.core import oracle
+from conformance.core.budget import limit
+from conformance.core.contract import chained_bound, sgd_bound
+from conformance.core.observation import ARITHMETIC, Quantity
 from conformance.property import declare, within_bound
 from conformance.subjects import loaded_layer
 from strategies.gradients import Backward, Training, draw_backward, draw_training
@@ -30,18 +30,14 @@ def sgd_steps_track_the_exact_trajectory(cell, subject, training):
             continue
         refs = [gradient(x, g) for x, g in training.batches]
         after = oracle.sgd_trajectory(start, refs, rate)
-        bound_for = functools.partial(
-            sgd_bound, learning_rate=rate, gradients=refs, after=after
-        )
+        bound_for = functools.partial(sgd_bound, learning_rate=rate, gradients=refs, after=after)
         within_bound(
             cell, subject, quantity, got, after[-1], bound_for,
             label=f"{name} after {steps} SGD steps",
         )  # fmt: skip
 
 
-@declare(
-    draw=draw_backward, example=Backward, shows=ARITHMETIC, needs=("second_derivative",)
-)
+@declare(draw=draw_backward, example=Backward, shows=ARITHMETIC, needs=("second_derivative",))
 def second_derivative_within_bound(cell, subject, example):
     """d ||dL/dx||^2 / dW = 2 G^T (G W) is within the bound chained through dL/dx = G W."""
     case, upstream = example.case, example.upstream
@@ -50,9 +46,7 @@ def second_derivative_within_bound(cell, subject, example):
         cell.fail(
             f"{subject.label} returned a second derivative of shape {getattr(got, 'shape', None)}"
         )
-    inner, outer, left = oracle.input_gradient_norm_gradient(
-        upstream, case.weight, case.dtype
-    )
+    inner, outer, left = oracle.input_gradient_norm_gradient(upstream, case.weight, case.dtype)
 
     def chained(contract):
         return chained_bound(contract, oracle.rows(limit(inner, contract)), left, outer)

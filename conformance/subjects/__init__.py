@@ -1,4 +1,7 @@
-"""Subjects: the built-ins, `module:attr` plug-ins, and the pool that reuses their layers."""
+"""Subjects: the built-ins, `module:attr` plug-ins, and the pool that reuses their layers.
+
+A subject imports the core (`conformance.core`) and its own framework, nothing else of the suite.
+"""
 
 import functools
 import importlib
@@ -24,19 +27,13 @@ def resolve(spec: str) -> Subject:
         try:
             target = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise SubjectError(
-                f"subject {spec!r} cannot be loaded ({exc}); {valid}"
-            ) from None
+            raise SubjectError(f"subject {spec!r} cannot be loaded ({exc}); {valid}") from None
         subject = target() if isinstance(target, type) else target
         if not isinstance(subject, Subject):
             raise SubjectError(
                 f"subject {spec!r} is not a conformance.subjects.base.Subject; {valid}"
             )
-        lacking = [
-            m
-            for m in REQUIRED_METHODS
-            if getattr(type(subject), m) is getattr(Subject, m)
-        ]
+        lacking = [m for m in REQUIRED_METHODS if getattr(type(subject), m) is getattr(Subject, m)]
         if lacking or not subject.name:
             raise SubjectError(
                 f"subject {spec!r} does not implement {', '.join(lacking) or 'a name'}; {valid}"
@@ -46,9 +43,7 @@ def resolve(spec: str) -> Subject:
     subject.spec = spec
     missing = subject.missing()
     if missing:
-        raise SubjectError(
-            f"subject {spec!r} needs the module {missing!r}, which is not installed"
-        )
+        raise SubjectError(f"subject {spec!r} needs the module {missing!r}, which is not installed")
     return subject
 
 

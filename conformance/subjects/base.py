@@ -9,10 +9,11 @@ every example, so `load` must overwrite every parameter.
 import functools
 import importlib.metadata
 import importlib.util
+from collections.abc import Mapping
 
 import numpy as np
 
-from conformance.contract import Contract, device_contract
+from conformance.core.contract import Contract, device_contract
 
 
 class Subject:
@@ -81,9 +82,7 @@ class Subject:
         return {}
 
     # -- the layer itself -------------------------------------------------------------------
-    def build(
-        self, in_features: int, out_features: int, bias: bool, dtype: str, device: str
-    ):
+    def build(self, in_features: int, out_features: int, bias: bool, dtype: str, device: str):
         """A new framework layer with the framework's own default initialisation."""
         raise NotImplementedError
 
@@ -110,9 +109,7 @@ class Subject:
         """Plain SGD with the framework's own optimizer: step t on L_t = sum(upstream_t * layer(x_t))."""
         raise NotImplementedError
 
-    def second_derivative(
-        self, layer, x: np.ndarray, upstream: np.ndarray
-    ) -> np.ndarray:
+    def second_derivative(self, layer, x: np.ndarray, upstream: np.ndarray) -> np.ndarray:
         """d ||dL/dx||^2 / dweight in canonical layout (out, in), for L = sum(upstream * layer(x))."""
         raise NotImplementedError
 
@@ -130,7 +127,7 @@ REQUIRED_METHODS = ("build", "load", "read", "forward")
 
 
 @functools.cache
-def _distributions() -> dict[str, list[str]]:
+def _distributions() -> Mapping[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 

@@ -77,7 +77,7 @@ class KerasDense(Subject):
     name = "keras"
 
     @property
-    def requires(self) -> tuple[str, ...]:
+    def requires(self) -> tuple[str, ...]:  # type: ignore[override]  # from the backend chosen at run time
         return BACKEND_MODULES.get(self.backend(), ("keras",))
 
     @property
@@ -87,10 +87,9 @@ class KerasDense(Subject):
     def backend(self) -> str:
         return keras_backend()
 
-    @property
-    def compiles_per_shape(self) -> bool:  # type: ignore[override]
-        """XLA compiles each new shape of every op JAX runs eagerly."""
-        return self.backend() == "jax"
+    def __init__(self):
+        # XLA compiles each new shape of every op JAX runs eagerly
+        self.compiles_per_shape = self.backend() == "jax"
 
     def keras(self):
         import keras
@@ -211,9 +210,7 @@ class KerasDense(Subject):
     def gradients(self, layer, x, upstream):
         autodiff = self.autodiff()
         with self.scope(layer.conformance_device):
-            dx, dkernel, *dbias = map(
-                autodiff.host, autodiff.gradients(layer, x, upstream)
-            )
+            dx, dkernel, *dbias = map(autodiff.host, autodiff.gradients(layer, x, upstream))
         return dx, np.ascontiguousarray(dkernel.T), dbias[0] if dbias else None
 
     def train(self, layer, batches, learning_rate):

@@ -1,8 +1,10 @@
 """Subject `torch`: torch.nn.Linear, weight (out, in) in the canonical layout already."""
 
+import contextlib
+
 import numpy as np
 
-from conformance.formats import FORMATS
+from conformance.core.formats import FORMATS
 from conformance.subjects.base import Subject
 
 
@@ -17,9 +19,7 @@ def to_tensor(array: np.ndarray, device: str):
     import torch
 
     if array.dtype == FORMATS["bfloat16"].numpy:
-        return torch.from_numpy(array.astype(np.float32)).to(
-            device=device, dtype=torch.bfloat16
-        )
+        return torch.from_numpy(array.astype(np.float32)).to(device=device, dtype=torch.bfloat16)
     return torch.from_numpy(array).to(device)
 
 
@@ -48,10 +48,8 @@ def prepare_torch(threads: int, tf32: str) -> None:
 
     torch.set_num_threads(threads)
     if torch.get_num_interop_threads() != threads:
-        try:
+        with contextlib.suppress(RuntimeError):  # inter-op work already started: its pool stays
             torch.set_num_interop_threads(threads)
-        except RuntimeError:  # inter-op work already started: its pool stays
-            pass
     if tf32 != "framework-default":
         set_torch_tf32(tf32 == "on")
 
@@ -84,9 +82,7 @@ class TorchLinear(Subject):
         keys = ("MKL", "OpenMP", "CPU capability")
         matmul = torch.backends.cuda.matmul
         return {
-            "build": [
-                line.strip(" -") for line in show if any(k in line for k in keys)
-            ],
+            "build": [line.strip(" -") for line in show if any(k in line for k in keys)],
             "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "cuda_matmul_allow_tf32": matmul.allow_tf32,
             "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
@@ -131,9 +127,7 @@ class TorchLinear(Subject):
                 layer.bias.copy_(to_tensor(bias, layer.bias.device))
 
     def read(self, layer):
-        return to_numpy(layer.weight), None if layer.bias is None else to_numpy(
-            layer.bias
-        )
+        return to_numpy(layer.weight), None if layer.bias is None else to_numpy(layer.bias)
 
     def forward(self, layer, x):
         import torch
@@ -165,8 +159,6 @@ class TorchLinear(Subject):
 
         device = layer.weight.device
         xt = to_tensor(x, device).requires_grad_(True)
-        (dx,) = torch.autograd.grad(
-            layer(xt), xt, to_tensor(upstream, device), create_graph=True
-        )
+        (dx,) = torch.autograd.grad(layer(xt), xt, to_tensor(upstream, device), create_graph=True)
         (dw,) = torch.autograd.grad((dx * dx).sum(), layer.weight)
         return to_numpy(dw)

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conformance.contract import Contract, bound
-from conformance.formats import FORMATS
-from conformance.oracle import Reference
+from conformance.core.contract import Contract, bound
+from conformance.core.formats import FORMATS
+from conformance.core.oracle import Reference
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,7 @@ def limit(reference: Reference, contract: Contract) -> np.ndarray:
     return bound(contract, reference)
 
 
-def assess(
-    got: np.ndarray, expected: np.ndarray, limit: np.ndarray, dtype: str
-) -> Verdict:
+def assess(got: np.ndarray, expected: np.ndarray, limit: np.ndarray, dtype: str) -> Verdict:
     """max |got - expected| / limit, where, and by how much (vectorised, on the host)."""
     if got.size == 0:
         return Verdict(0.0, None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -76,11 +74,7 @@ def assess(
     value = float(expected[index])
     abs_error = float(error[index])
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = (
-            abs_error / abs(value)
-            if value != 0
-            else (0.0 if abs_error == 0 else np.inf)
-        )
+        rel = abs_error / abs(value) if value != 0 else (0.0 if abs_error == 0 else np.inf)
         ulps = abs_error / float(ulp(expected[index], dtype))
     return Verdict(
         budget_used=float(ratio[index]),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from conformance.formats import FORMATS
+from conformance.core.formats import FORMATS
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Reference:
         key = ("past", limit)
         if key not in self._cache:
             a, b = _finite_abs(self.left), _finite_abs(self.right)
-            over = (a > limit).any(-1)[..., None] | (b > limit).any(-1)
+            over = np.asarray((a > limit).any(-1))[..., None] | (b > limit).any(-1)
             magnitude = a @ b.T
             if self.addend is not None:
                 c = _finite_abs(self.addend)
@@ -62,20 +62,14 @@ def _finite_abs(a: np.ndarray) -> np.ndarray:
 
 def oracle_dtype(dtype: str) -> np.dtype:
     """float64 when products of `dtype` values are exact in it, else the widest float numpy has."""
-    return (
-        np.dtype(np.float64)
-        if 2 * FORMATS[dtype].precision <= 53
-        else np.dtype(np.longdouble)
-    )
+    return np.dtype(np.float64) if 2 * FORMATS[dtype].precision <= 53 else np.dtype(np.longdouble)
 
 
 def unit_roundoff(dtype: np.dtype) -> float:
     return float(np.finfo(dtype).eps) / 2
 
 
-def matmul_t(
-    a: np.ndarray, b: np.ndarray, c: np.ndarray | None, dtype: str
-) -> Reference:
+def matmul_t(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, dtype: str) -> Reference:
     """Oracle for a @ b^T (+ c) over the last axis of `a`, with operands given in `dtype`."""
     od = oracle_dtype(dtype)
     a_, b_ = a.astype(od), b.astype(od)
@@ -89,9 +83,7 @@ def matmul_t(
     return Reference(value, magnitude, a.shape[-1], unit_roundoff(od), a_, b_, c_)
 
 
-def linear(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, dtype: str
-) -> Reference:
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, dtype: str) -> Reference:
     """Oracle for Linear/Dense: x (..., in), weight (out, in), bias (out,) or None."""
     return matmul_t(x, weight, bias, dtype)
 
@@ -110,9 +102,7 @@ def classes(values: np.ndarray) -> np.ndarray:
     ).astype(np.int8)
 
 
-def special_classes(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
-) -> np.ndarray:
+def special_classes(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """IEEE class of each element of x W^T + b, from every product summed in float64 (Inf*0 = NaN, Inf-Inf = NaN).
 
     Finite operands are bounded so finite sums cannot overflow: only NaN/Inf operands make NaN/Inf.
@@ -165,9 +155,7 @@ def sgd_trajectory(
     return after
 
 
-def input_gradient_norm_gradient(
-    upstream: np.ndarray, weight: np.ndarray, dtype: str
-) -> tuple:
+def input_gradient_norm_gradient(upstream: np.ndarray, weight: np.ndarray, dtype: str) -> tuple:
     """d ||dL/dx||^2 / dW = 2 G^T (G W): (inner P = G W, outer Q = 2 G^T P, |G|^T as the left operand)."""
     inner = input_gradient(upstream, weight, dtype)
     g, p = rows(upstream).astype(inner.value.dtype), rows(inner.value)

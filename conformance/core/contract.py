@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from conformance.formats import FORMATS, TF32_U
-from conformance.observation import ARITHMETIC, Code
-from conformance.oracle import Reference
+from conformance.core.formats import FORMATS, TF32_U
+from conformance.core.observation import ARITHMETIC, Code
+from conformance.core.oracle import Reference
 
 F32 = FORMATS["float32"]
 
@@ -46,9 +46,13 @@ class Contract:
 
     dtype: str  # format of the operands as stored and of the result
     device: str
-    evaluation: str  # format the operands are read in: dtype, or float32 for a float64 run in float32
+    evaluation: (
+        str  # format the operands are read in: dtype, or float32 for a float64 run in float32
+    )
     u_in: float  # relative error of reading an operand on the device (0: used as stored)
-    eta_in: float  # absolute error of reading an operand below the evaluation format's smallest normal
+    eta_in: (
+        float  # absolute error of reading an operand below the evaluation format's smallest normal
+    )
     u_acc: float  # unit roundoff of the accumulation
     u_out: float  # unit roundoff of the output
     eta_acc: float  # smallest normal of the accumulation format
@@ -100,10 +104,10 @@ def device_contract(
         return base
     base = replace(base, basis=base.basis.replace("CPU", device, 1))
     if dtype == "float32" and tf32:
-        return replace(tf32_operands(base), basis=f"{device}: {TF32_BASIS}")
+        return replace(_tf32(base), basis=f"{device}: {TF32_BASIS}")
     if dtype in ("float16", "bfloat16") and reduced_reduction:
         return replace(
-            reduced_accumulation(base),
+            _reduced(base),
             basis=f"{device}: reduced-precision reductions allowed: partial sums in {dtype}",
         )
     return base
@@ -119,6 +123,10 @@ def tf32_operands(contract: Contract) -> Contract | None:
     """Operands read as TF32 where the contract evaluates in float32 (None elsewhere, or already)."""
     if contract.evaluation != "float32" or contract.u_in >= TF32_U:
         return None
+    return _tf32(contract)
+
+
+def _tf32(contract: Contract) -> Contract:
     return replace(
         contract,
         u_in=(1 + contract.u_in) * (1 + TF32_U) - 1,
@@ -167,6 +175,10 @@ def reduced_accumulation(contract: Contract) -> Contract | None:
     """The same contract accumulating in the output format, or None when it already does."""
     if contract.u_out <= contract.u_acc:
         return None
+    return _reduced(contract)
+
+
+def _reduced(contract: Contract) -> Contract:
     return replace(
         contract,
         u_acc=contract.u_out,
@@ -204,13 +216,18 @@ class Judgement:
         codes = list(self.looser)
         for size in range(1, len(codes) + 1):
             for combo in itertools.combinations(codes, size):
-                contract: Contract | None = self.contract
-                for code in combo:
-                    contract = self.looser[code](contract)
-                    if contract is None:
-                        break
-                else:
+                contract = self.composed(combo)
+                if contract is not None:
                     yield frozenset(combo), contract
+
+    def composed(self, codes) -> Contract | None:
+        """The contract with the looser ones of `codes` applied in turn, or None when one does not apply."""
+        contract: Contract | None = self.contract
+        for code in codes:
+            if contract is None:
+                return None
+            contract = self.looser[code](contract)
+        return contract
 
 
 def judgement(contract: Contract, float32: Contract, tf32_policy: str) -> Judgement:
@@ -238,9 +255,7 @@ def judgement(contract: Contract, float32: Contract, tf32_policy: str) -> Judgem
 def gamma(k: int, u: float) -> float:
     """Higham's gamma_k(u) = k*u / (1 - k*u)."""
     if k * u >= 0.5:
-        raise ContractError(
-            f"a sum of {k} terms at unit roundoff {u:g} has no useful bound"
-        )
+        raise ContractError(f"a sum of {k} terms at unit roundoff {u:g} has no useful bound")
     return k * u / (1 - k * u)
 
 
@@ -301,8 +316,7 @@ def sgd_bound(
         u_or = reference.u
         eps = bound(c, reference)
         oracle_drift = (1 + u_or) * (
-            oracle_drift
-            + learning_rate * gamma(reference.n + 1, u_or) * reference.magnitude
+            oracle_drift + learning_rate * gamma(reference.n + 1, u_or) * reference.magnitude
         )
         oracle_drift = oracle_drift + u_or * np.abs(exact)
         subject = (1 + c.u_out) * (subject + learning_rate * eps) + c.u_out * (

@@ -73,6 +73,5 @@ class Observation:
         """The codes as the registry spells them, in composition order (e.g. float32-evaluation+tf32)."""
         ordered = [c for c in Code if c in self.codes]
         return "+".join(
-            f"{c}:{self.detail}" if self.detail and len(ordered) == 1 else str(c)
-            for c in ordered
+            f"{c}:{self.detail}" if self.detail and len(ordered) == 1 else str(c) for c in ordered
         )

@@ -7,10 +7,11 @@ allow_pickle=False. bfloat16 arrays are stored as float32 (exactly) and listed u
 
 import base64
 import io
+from typing import Any, cast
 
 import numpy as np
 
-from conformance.formats import FORMATS
+from conformance.core.formats import FORMATS
 
 BFLOAT16 = FORMATS["bfloat16"].numpy
 MAX_BYTES = 16 * 2**20
@@ -29,7 +30,7 @@ def npz_bytes(dtype: str, arrays: dict) -> bytes:
         stored[name] = value
     stored["bfloat16"] = np.array(bf16, dtype=str)
     buffer = io.BytesIO()
-    np.savez(buffer, **stored)
+    np.savez(buffer, **cast(dict[str, Any], stored))
     return buffer.getvalue()
 
 
