@@ -130,13 +130,13 @@ def property_test(prop: Property):
 
     def test(subject, dtype, device, cell, caps, data):
         __tracebackhide__ = True
-        example = prop.draw(data, dtype, device, caps)
+        example = data.draw(prop.strategy(dtype, device, caps), label="example")
         cell.example(example)
         prop.check(cell, subject, example)
 
     def test_pair(pair, dtype, device, cell, caps, data):
         __tracebackhide__ = True
-        example = prop.draw(data, dtype, device, caps)
+        example = data.draw(prop.strategy(dtype, device, caps), label="example")
         cell.example(example)
         prop.check(cell, pair, example)
 

@@ -2,7 +2,7 @@
 
 A property is a claim checked over many examples. `declare` registers one from its check
 function: the function's name is the property's name, its docstring the claim; the declaration
-says how to draw an example, which observation codes its comparisons can show (so registry
+says which strategy draws its examples, which observation codes its comparisons can show (so registry
 entries apply to it), and what it needs from a subject. The tests (conformance/test_properties.py),
 the divergence registry's validation, the replay and the docs all read `PROPERTIES`.
 """
@@ -42,7 +42,7 @@ class Property:
     name: str
     claim: str
     check: Callable  # check(cell, subject or pair, example)
-    draw: Callable  # draw(data, dtype, device, caps) -> example
+    strategy: Callable  # strategy(dtype, device, caps) -> SearchStrategy of examples
     example: type[Example]  # rebuilt from a reproducer by example.from_arrays
     shows: frozenset[Code]  # the observation codes its comparisons can show
     needs: tuple[str, ...] = ()  # subject methods it calls beyond forward
@@ -56,7 +56,7 @@ PROPERTIES: dict[str, Property] = {}
 
 def declare(
     *,
-    draw: Callable,
+    strategy: Callable,
     shows: Iterable[Code],
     example: type[Example] = Case,
     needs: tuple[str, ...] = (),
@@ -71,7 +71,7 @@ def declare(
         if name in PROPERTIES:
             raise ValueError(f"property {name!r} is declared twice")
         PROPERTIES[name] = Property(
-            name, inspect.getdoc(check) or "", check, draw, example, frozenset(shows),
+            name, inspect.getdoc(check) or "", check, strategy, example, frozenset(shows),
             needs, special_values, cross_device, pair,
         )  # fmt: skip
         return check

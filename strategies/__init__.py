@@ -3,14 +3,7 @@
 It imports the core (`conformance.core`) only.
 """
 
-from strategies.cases import Caps, Case, draw_case, draw_rank1_case
-from strategies.specials import draw_special_case, draw_subnormal_case
+from strategies.cases import Caps, Case, cases, rank1_cases
+from strategies.specials import special_cases, subnormal_cases
 
-__all__ = [
-    "Caps",
-    "Case",
-    "draw_case",
-    "draw_rank1_case",
-    "draw_special_case",
-    "draw_subnormal_case",
-]
+__all__ = ["Caps", "Case", "cases", "rank1_cases", "special_cases", "subnormal_cases"]

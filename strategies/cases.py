@@ -1,5 +1,6 @@
 """Cases: one drawn example (shapes, bias, dtype, device, values), every draw labelled."""
 
+import dataclasses
 import functools
 import math
 import os
@@ -14,9 +15,12 @@ from strategies.shapes import layer_shapes, leading_shapes, shape_pool
 from strategies.values import (
     ELEMENTWISE,
     ELEMENTWISE_MAX_SIZE,
+    FAMILIES,
+    Values,
     elementwise_arrays,
     fill,
-    value_draws,
+    magnitude_cap,
+    values,
 )
 
 #: environment variables that set the size caps when no option does
@@ -70,6 +74,17 @@ class Case:
     family: str
     #: special values placed into the operands (the opt-in category)
     specials: tuple[str, ...] = ()
+    #: how numpy filled the operands (None: drawn element by element, or built otherwise)
+    values: Values | None = None
+
+    def __repr__(self) -> str:
+        bias = "bias" if self.has_bias else "no bias"
+        values = self.values or self.family
+        specials = f", specials {list(self.specials)}" if self.specials else ""
+        return (
+            f"Case({self.dtype} on {self.device}: x {self.x.shape}, "
+            f"{self.in_features} -> {self.out_features} features, {bias}, values {values}{specials})"
+        )
 
     @property
     def case(self) -> "Case":
@@ -152,28 +167,34 @@ def case_shapes(
     return st.tuples(leading, layer, st.booleans()).map(lambda t: (t[0], *t[1], t[2]))
 
 
-def draw_values(data, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool):
-    """Draw a value family with a seed (numpy fills the arrays), or every element for small cases."""
-    fmt = FORMATS[dtype]
-    n = x_shape[-1]
-    family, seed = data.draw(
-        value_draws(math.prod(x_shape) + out_features * n),
-        label="values (family, seed)",
-    )
-    if family != ELEMENTWISE:
-        return (family, *fill(family, seed, x_shape, out_features, bias, fmt))
-    x = data.draw(elementwise_arrays(x_shape, fmt, n), label="x")
-    weight = data.draw(elementwise_arrays((out_features, n), fmt, n), label="weight")
-    b = (
-        data.draw(elementwise_arrays((out_features,), fmt, n), label="bias values")
-        if bias
-        else None
-    )
-    return family, x, weight, b
+def _operands(draw, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool):
+    """(values, x, weight, bias or None): numpy-filled from a drawn family, or, for small cases
+    (the elementwise family), every element drawn."""
+    fmt, n = FORMATS[dtype], x_shape[-1]
+    small = math.prod(x_shape) + out_features * n <= ELEMENTWISE_MAX_SIZE
+    families = (*FAMILIES, ELEMENTWISE) if small else FAMILIES
+    spec = draw(values(fmt, magnitude_cap(fmt, n), families=families))
+    if spec.family != ELEMENTWISE:
+        return (spec, *fill(spec, x_shape, out_features, bias, fmt))
+    x = draw(elementwise_arrays(x_shape, fmt, n))
+    weight = draw(elementwise_arrays((out_features, n), fmt, n))
+    b = draw(elementwise_arrays((out_features,), fmt, n)) if bias else None
+    return spec, x, weight, b
 
 
-def draw_case(
-    data,
+@st.composite
+def _cases(draw, dtype, device, caps, min_leading_dims, out_features, zero_size) -> Case:
+    shapes = case_shapes(caps, min_leading_dims, out_features, zero_size)
+    leading, in_f, out_f, bias = draw(shapes)
+    spec, x, weight, b = _operands(draw, dtype, (*leading, in_f), out_f, bias)
+    case = Case(dtype, device, x, weight, b, spec.family, values=spec)
+    for bucket in case.coverage():
+        event(bucket)
+    return case
+
+
+@functools.cache
+def cases(
     dtype: str,
     device: str,
     caps: Caps,
@@ -181,67 +202,58 @@ def draw_case(
     min_leading_dims: int = 1,
     out_features: int | None = None,
     zero_size: bool = False,
-) -> Case:
-    """Draw a whole case; `out_features` fixes the output size, `zero_size` forces an empty batch."""
-    leading, in_f, out_f, bias = data.draw(
-        case_shapes(caps, min_leading_dims, out_features, zero_size),
-        label="shapes (leading, in, out, bias)",
-    )
-    family, x, weight, b = draw_values(data, dtype, (*leading, in_f), out_f, bias)
-    case = Case(dtype=dtype, device=device, x=x, weight=weight, bias=b, family=family)
-    for bucket in case.coverage():
-        event(bucket)
-    return case
+) -> st.SearchStrategy[Case]:
+    """Whole cases; `out_features` fixes the output size, `zero_size` forces an empty batch."""
+    return _cases(dtype, device, caps, min_leading_dims, out_features, zero_size)
 
 
-def draw_rank1_case(data, dtype: str, device: str, caps: Caps) -> Case:
-    """A case whose x has no leading dims at all: shape (in,)."""
-    _, in_f, out_f, bias = data.draw(case_shapes(caps, 1, None), label="shapes (-, in, out, bias)")
-    family, x, weight, b = draw_values(data, dtype, (1, in_f), out_f, bias)
-    return Case(dtype=dtype, device=device, x=x[0], weight=weight, bias=b, family=family)
+@st.composite
+def _rank1_cases(draw, dtype, device, caps) -> Case:
+    _, in_f, out_f, bias = draw(case_shapes(caps, 1, None))
+    spec, x, weight, b = _operands(draw, dtype, (1, in_f), out_f, bias)
+    return Case(dtype, device, x[0], weight, b, spec.family, values=spec)
 
 
-def redraw_values(data, case: Case, label: str = "other values (family, seed)") -> Case:
-    """The same layer and batch shapes with new values (so the same pooled layer serves both)."""
-    family, seed = data.draw(value_draws(ELEMENTWISE_MAX_SIZE + 1), label=label)
+@functools.cache
+def rank1_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
+    """Cases whose x has no leading dims at all: shape (in,)."""
+    return _rank1_cases(dtype, device, caps)
+
+
+def refilled(case: Case, spec: Values) -> Case:
+    """`case`'s shapes with the values of `spec`."""
     x, weight, bias = fill(
-        family,
-        seed,
-        case.x.shape,
-        case.out_features,
-        case.has_bias,
-        FORMATS[case.dtype],
+        spec, case.x.shape, case.out_features, case.has_bias, FORMATS[case.dtype]
     )
-    return Case(
-        dtype=case.dtype,
-        device=case.device,
-        x=x,
-        weight=weight,
-        bias=bias,
-        family=family,
-    )
+    return Case(case.dtype, case.device, x, weight, bias, spec.family, values=spec)
 
 
-def draw_bias_off_case(data, dtype: str, device: str, caps: Caps) -> Case:
-    """A case whose layer has no bias."""
-    case = draw_case(data, dtype, device, caps)
-    return Case(dtype, device, case.x, case.weight, None, case.family)
+@functools.cache
+def bias_off_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
+    """Cases whose layer has no bias."""
+    return cases(dtype, device, caps).map(lambda case: dataclasses.replace(case, bias=None))
 
 
-def draw_batched_case(data, dtype: str, device: str, caps: Caps) -> Case:
-    """A case with at least two leading dims (so flattening them means something)."""
-    return draw_case(data, dtype, device, caps, min_leading_dims=2)
+@functools.cache
+def batched_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
+    """Cases with at least two leading dims (so flattening them means something)."""
+    return cases(dtype, device, caps, min_leading_dims=2)
 
 
-def draw_zero_out_case(data, dtype: str, device: str, caps: Caps) -> Case:
-    """A case whose layer has no outputs (out_features = 0)."""
-    return draw_case(data, dtype, device, caps, out_features=0)
+@functools.cache
+def zero_out_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
+    """Cases whose layer has no outputs (out_features = 0)."""
+    return cases(dtype, device, caps, out_features=0)
 
 
-def draw_layer_defaults(data, dtype: str, device: str, caps: Caps) -> Case:
-    """Only a layer's shape (at least one input): its parameters are the framework's defaults."""
-    in_f, out_f = data.draw(
-        layer_shapes(caps.max_features, min_in=1), label="(in_features, out_features)"
-    )
+def _defaults(dtype: str, device: str, shape: tuple[int, int]) -> Case:
+    in_f, out_f = shape
     zeros = np.zeros((out_f, in_f), FORMATS[dtype].numpy)
     return Case(dtype, device, zeros[:0], zeros, zeros[:, 0], "defaults")
+
+
+@functools.cache
+def layer_defaults(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
+    """Only a layer's shape (at least one input): its parameters are the framework's defaults."""
+    shapes = layer_shapes(caps.max_features, min_in=1)
+    return shapes.map(functools.partial(_defaults, dtype, device))

@@ -4,6 +4,7 @@ G is never all ones (not a plain sum): its values come from the numpy-filled fam
 than `ones`, bounded so that G W, G^T X, sum(G), G^T (G W) and a few SGD steps cannot overflow.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -11,11 +12,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.core.formats import FORMATS, Format
-from strategies.cases import Caps, Case, draw_case, redraw_values
-from strategies.values import FAMILIES, SEEDS, _family, magnitude_cap, to_format
+from strategies.cases import Caps, Case, cases, refilled
+from strategies.values import FAMILIES, Values, fill_one, magnitude_cap, to_format, values
 
 UPSTREAM_FAMILIES = tuple(f for f in FAMILIES if f != "ones")
-UPSTREAM = st.tuples(st.sampled_from(UPSTREAM_FAMILIES), SEEDS)
 MAX_STEPS = 5
 
 
@@ -29,17 +29,18 @@ def upstream_cap(fmt: Format, case: Case) -> float:
     return 2.0 ** math.floor(math.log2(cap))
 
 
-def upstream_for(case: Case, family: str, seed: int) -> np.ndarray:
+def upstream_for(case: Case, spec: Values) -> np.ndarray:
+    """An upstream gradient of the case's output shape, filled as `spec` says within its cap."""
     fmt = FORMATS[case.dtype]
     cap = upstream_cap(fmt, case)
-    rng = np.random.default_rng(seed)
-    values = _family(rng, family, (*case.leading, case.out_features), fmt, cap)
-    return to_format(np.clip(values, -cap, cap), fmt)
+    shape = (*case.leading, case.out_features)
+    return to_format(np.clip(fill_one(spec, shape, fmt, cap), -cap, cap), fmt)
 
 
-def draw_upstream(data, case: Case, label: str = "upstream gradient (family, seed)") -> np.ndarray:
-    family, seed = data.draw(UPSTREAM, label=label)
-    return upstream_for(case, family, seed)
+def _upstream(draw, case: Case) -> np.ndarray:
+    fmt = FORMATS[case.dtype]
+    cap = upstream_cap(fmt, case)
+    return upstream_for(case, draw(values(fmt, cap, operands=1, families=UPSTREAM_FAMILIES)))
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,22 @@ class Backward:
         return cls(Case.from_arrays(dtype, device, arrays), arrays["upstream"])
 
 
-def draw_backward(data, dtype: str, device: str, caps: Caps, **kwargs) -> Backward:
+@st.composite
+def _backward(draw, dtype: str, device: str, caps: Caps, zero_size: bool) -> Backward:
+    case = draw(cases(dtype, device, caps, zero_size=zero_size))
+    return Backward(case, _upstream(draw, case))
+
+
+@functools.cache
+def backward(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Backward]:
     """A case and a random upstream gradient of the output's shape."""
-    case = draw_case(data, dtype, device, caps, **kwargs)
-    return Backward(case, draw_upstream(data, case))
+    return _backward(dtype, device, caps, False)
 
 
-def draw_empty_backward(data, dtype: str, device: str, caps: Caps) -> Backward:
+@functools.cache
+def empty_backward(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Backward]:
     """A backward example whose batch is empty (a zero-size leading dim)."""
-    return draw_backward(data, dtype, device, caps, zero_size=True)
+    return _backward(dtype, device, caps, True)
 
 
 @dataclass(frozen=True)
@@ -93,11 +101,18 @@ class Repeated:
         )
 
 
-def draw_repeated(data, dtype: str, device: str, caps: Caps) -> Repeated:
-    later = draw_backward(data, dtype, device, caps)
-    earlier = redraw_values(data, later.case, "earlier case on the same layer (family, seed)")
-    upstream = draw_upstream(data, earlier, "earlier upstream (family, seed)")
-    return Repeated(Backward(earlier, upstream), later)
+@st.composite
+def _repeated(draw, dtype: str, device: str, caps: Caps) -> Repeated:
+    later = draw(backward(dtype, device, caps))
+    fmt = FORMATS[dtype]
+    earlier = refilled(later.case, draw(values(fmt, magnitude_cap(fmt, later.case.in_features))))
+    return Repeated(Backward(earlier, _upstream(draw, earlier)), later)
+
+
+@functools.cache
+def repeated(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Repeated]:
+    """A backward example, after another of the same shapes and other values on the same layer."""
+    return _repeated(dtype, device, caps)
 
 
 @dataclass(frozen=True)
@@ -124,19 +139,23 @@ class Training:
         return cls(case, batches, float(arrays["learning_rate"]))
 
 
-def draw_training(data, dtype: str, device: str, caps: Caps) -> Training:
-    """1-5 steps; the rate is a power of two, so every framework applies exactly the same rate."""
-    case = draw_case(data, dtype, device, caps)
-    steps, rate = data.draw(
-        st.tuples(st.integers(1, MAX_STEPS), st.integers(1, 6)),
-        label="(steps, -log2 rate)",
-    )
-    batches = [(case.x, draw_upstream(data, case, "batch 1: upstream (family, seed)"))]
-    for step in range(2, steps + 1):
-        family, seed = data.draw(UPSTREAM, label=f"batch {step}: x and upstream (family, seed)")
-        x = to_format(
-            _family(np.random.default_rng(seed), family, case.x.shape, FORMATS[dtype], 1.0),
-            FORMATS[dtype],
+@st.composite
+def _trainings(draw, dtype: str, device: str, caps: Caps) -> Training:
+    case = draw(cases(dtype, device, caps))
+    steps = draw(st.integers(1, MAX_STEPS))
+    rate = 2.0 ** -draw(st.integers(1, 6))
+    fmt = FORMATS[dtype]
+    batches = [(case.x, _upstream(draw, case))]
+    for _ in range(1, steps):
+        x = fill_one(
+            draw(values(fmt, 1.0, operands=1, families=UPSTREAM_FAMILIES)), case.x.shape, fmt, 1.0
         )
-        batches.append((x, upstream_for(case, family, seed + 1)))
-    return Training(case=case, batches=tuple(batches), learning_rate=2.0**-rate)
+        batches.append((x, _upstream(draw, case)))
+    return Training(case=case, batches=tuple(batches), learning_rate=rate)
+
+
+@functools.cache
+def trainings(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Training]:
+    """1-5 SGD steps on one layer; the rate is a power of two, so every framework applies exactly
+    the same rate."""
+    return _trainings(dtype, device, caps)

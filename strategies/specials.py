@@ -8,7 +8,7 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from conformance.core.formats import FORMATS, Format
-from strategies.cases import Caps, Case, case_shapes, draw_case
+from strategies.cases import Caps, Case, case_shapes, cases
 from strategies.values import SEEDS
 
 SPECIALS = ("nan", "inf", "-inf", "0", "-0", "subnormal", "-subnormal")
@@ -26,9 +26,9 @@ def special_value(name: str, fmt: Format) -> float:
     }[name]
 
 
-def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
-    """A regular case with one to four special values written into its non-empty x, weight or bias."""
-    case = draw_case(data, dtype, device, caps)
+@st.composite
+def _special_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
+    case = draw(cases(dtype, device, caps))
     fmt = FORMATS[dtype]
     arrays = {"x": case.x.copy(), "weight": case.weight.copy()}
     if case.bias is not None:
@@ -39,10 +39,7 @@ def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
         where = st.tuples(
             st.sampled_from(targets), st.integers(0, 2**16), st.sampled_from(SPECIALS)
         )
-        placements = data.draw(
-            st.lists(where, min_size=1, max_size=4),
-            label="special values (array, position, value)",
-        )
+        placements = draw(st.lists(where, min_size=1, max_size=4))
         for name, position, value in placements:
             arrays[name].reshape(-1)[position % arrays[name].size] = special_value(value, fmt)
             event(f"special {value}")
@@ -57,6 +54,12 @@ def draw_special_case(data, dtype: str, device: str, caps: Caps) -> Case:
 
 
 @functools.cache
+def special_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
+    """Regular cases with one to four special values written into a non-empty x, weight or bias."""
+    return _special_cases(dtype, device, caps)
+
+
+@functools.cache
 def subnormal_shapes(caps: Caps, max_in: int):
     """Case shapes with 1 to max_in inputs and at least one output."""
     return case_shapes(caps, 1, None).map(
@@ -64,26 +67,23 @@ def subnormal_shapes(caps: Caps, max_in: int):
     )
 
 
-def draw_subnormal_case(data, dtype: str, device: str, caps: Caps) -> Case:
-    """Subnormal x (small multiples of the smallest subnormal s) with small-integer weights.
-
-    Every product and partial sum is an exact multiple of s below 2**precision * s, so a
-    conformant (gradual-underflow) implementation returns the exact result, bit for bit.
-    """
+@st.composite
+def _subnormal_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
     fmt = FORMATS[dtype]
-    max_in = (2**fmt.precision - 8) // 8
-    leading, in_f, out_f, bias = data.draw(
-        subnormal_shapes(caps, max_in), label="shapes (leading, in, out, bias)"
-    )
-    rng = np.random.default_rng(data.draw(SEEDS, label="value seed"))
-    x = (rng.integers(-4, 5, size=(*leading, in_f)) * fmt.subnormal).astype(fmt.numpy)
+    leading, in_f, out_f, bias = draw(subnormal_shapes(caps, (2**fmt.precision - 8) // 8))
+    multiples = draw(st.integers(1, 4))  # subnormal multiples up to this many times s
+    rng = np.random.default_rng(draw(SEEDS))
+    x = rng.integers(-multiples, multiples + 1, size=(*leading, in_f)) * fmt.subnormal
     weight = rng.integers(-2, 3, size=(out_f, in_f)).astype(fmt.numpy)
-    b = (rng.integers(-4, 5, size=out_f) * fmt.subnormal).astype(fmt.numpy) if bias else None
-    return Case(
-        dtype=dtype,
-        device=device,
-        x=x,
-        weight=weight,
-        bias=b,
-        family="subnormal-multiples",
-    )
+    b = rng.integers(-multiples, multiples + 1, size=out_f) * fmt.subnormal if bias else None
+    return Case(dtype, device, x.astype(fmt.numpy), weight,
+                None if b is None else b.astype(fmt.numpy), "subnormal-multiples")  # fmt: skip
+
+
+@functools.cache
+def subnormal_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
+    """Subnormal x (small multiples of the smallest subnormal s, fewer as it shrinks) with
+    small-integer weights. Every product and partial sum is an exact multiple of s below
+    2**precision * s, so a conformant (gradual-underflow) implementation returns the exact result,
+    bit for bit."""
+    return _subnormal_cases(dtype, device, caps)

@@ -34,6 +34,7 @@ from conformance.core.formats import DTYPES
 from conformance.subjects import loaded_layer, resolve
 from strategies import Caps
 from strategies.gradients import upstream_for
+from strategies.values import Values
 
 #: property -> (the declared property, the bare framework call it makes per example)
 PROPERTIES = {
@@ -43,7 +44,7 @@ PROPERTIES = {
     ),
     "gradients": (
         "weight_gradient_within_bound",
-        lambda s, layer, case: s.gradients(layer, case.x, upstream_for(case, "uniform", 0)),
+        lambda s, layer, case: s.gradients(layer, case.x, upstream_for(case, Values("uniform"))),
     ),
 }
 

@@ -12,7 +12,7 @@ from conformance.core import oracle
 from conformance.core.budget import assess, limit
 from conformance.core.contract import ContractError, cpu_contract, gamma
 from conformance.core.formats import DTYPES, FORMATS, TF32_U
-from strategies import Caps, draw_case
+from strategies import Caps, cases
 from tests.emulated_gpu import tf32
 
 DRAWN = settings(max_examples=150, derandomize=True, deadline=None, database=None)
@@ -54,7 +54,7 @@ def accumulator(dtype: str):
 @DRAWN
 @given(data=st.data())
 def test_correctly_rounded_result_is_within_bound(dtype, data):
-    case = draw_case(data, dtype, "cpu", Caps())
+    case = data.draw(cases(dtype, "cpu", Caps()))
     reference = oracle.linear(case.x, case.weight, case.bias, dtype)
     exact = reference.value.astype(FORMATS[dtype].numpy)
     assert budget(exact, reference, cpu_contract(dtype)) <= 1
@@ -82,7 +82,7 @@ def test_correctly_rounded_result_is_within_bound(dtype, data):
 @given(data=st.data())
 def test_modelled_implementations_stay_within_bound(dtype, variant, data):
     """Sequential, reversed, split-bias (two roundings) and flushing evaluations never exceed the bound."""
-    case = draw_case(data, dtype, "cpu", Caps(max_features=24, max_rows=16))
+    case = data.draw(cases(dtype, "cpu", Caps(max_features=24, max_rows=16)))
     reference = oracle.linear(case.x, case.weight, case.bias, dtype)
     with np.errstate(under="ignore"):
         got = accumulate(case.x, case.weight, case.bias, accumulator(dtype), dtype, **variant)
@@ -131,7 +131,7 @@ def test_an_error_of_a_few_ulps_fails_short_exact_sums(dtype, n):
 @given(data=st.data(), factor=st.sampled_from([1.01, 2.0, 3.0]))
 def test_a_planted_error_past_the_bound_fails(dtype, factor, data):
     """A result moved by `factor` bounds at one element spends more than its budget."""
-    case = draw_case(data, dtype, "cpu", Caps())
+    case = data.draw(cases(dtype, "cpu", Caps()))
     reference = oracle.linear(case.x, case.weight, case.bias, dtype)
     if reference.value.size == 0:
         return

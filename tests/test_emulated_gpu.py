@@ -13,6 +13,7 @@ from conformance.cell import Cell, SubjectFailure
 from conformance.core.evidence import BFLOAT16
 from conformance.divergence import Registry
 from conformance.properties import PROPERTIES
+from strategies import Case
 from tests.emulated_gpu import H200_RUNS, EmulatedGpu, like
 
 EVIDENCE = Path(__file__).with_name("evidence") / "gpu-h200-1"
@@ -177,3 +178,19 @@ def test_planted_bug_on_the_emulated_gpu_fails(suite, subject, properties):
                 "-k", " or ".join(properties), *EMULATED)  # fmt: skip
     failed = {c["property"] for c in run.report["cells"] if c["status"] == "fail"}
     assert failed == properties, run.output[-2000:]
+
+
+def test_float32_evaluation_holds_special_values_to_its_own_reading_of_the_operands():
+    """+Inf times 3.6e-46 is +Inf in float64; a float32 evaluation reads 3.6e-46 as zero and gets
+    NaN: the known float32 evaluation, not a NaN out of nowhere; unregistered, still a failure."""
+    prop, subject = (
+        PROPERTIES["nan_and_inf_positions_agree"],
+        H200_RUNS["torch-thorough"][1]["keras/torch"],
+    )
+    case = Case("float64", "cuda:0", np.array([[np.inf]]), np.array([[3.6e-46]]), None, "special")
+    entries = Registry.load().applicable(prop, subject.label, "float64", "cuda:0")
+    known = Cell(prop.name, subject.label, "float64", "cuda:0", entries)
+    prop.check(known, subject, case)
+    assert set(known.reproduced) == {"keras-torch-float64"}
+    with pytest.raises(SubjectFailure, match="puts NaN at element"):
+        prop.check(Cell(prop.name, subject.label, "float64", "cuda:0", ()), subject, case)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from conformance.property import first_bit_difference
 from conformance.subjects import loaded_layer, resolve
-from strategies import Caps, draw_case
+from strategies import Caps, cases
 
 
 @pytest.mark.parametrize("name", ["torch", "keras"])
@@ -15,7 +15,7 @@ from strategies import Caps, draw_case
 @given(data=st.data())
 def test_pooled_layer_matches_a_fresh_one(name, dtype, data):
     subject = resolve(name)
-    case = draw_case(data, dtype, "cpu", Caps(max_features=6, max_rows=8))
+    case = data.draw(cases(dtype, "cpu", Caps(max_features=6, max_rows=8)))
     pooled = subject.forward(loaded_layer(subject, case), case.x)
     fresh_layer = subject.build(case.in_features, case.out_features, case.has_bias, dtype, "cpu")
     subject.load(fresh_layer, case.weight, case.bias)

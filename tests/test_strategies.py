@@ -5,20 +5,21 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from conformance.core import oracle
 from conformance.core.formats import DTYPES, FORMATS
 from strategies import (
     Caps,
-    draw_case,
-    draw_rank1_case,
-    draw_special_case,
-    draw_subnormal_case,
+    cases,
+    rank1_cases,
+    special_cases,
+    subnormal_cases,
 )
 from strategies.shapes import leading_shapes, shape_pool
 from strategies.specials import SPECIALS
+from strategies.values import Values, values
 
 DRAWN = settings(max_examples=200, derandomize=True, deadline=None, database=None)
 
@@ -46,7 +47,7 @@ def test_leading_shapes_have_rank_1_to_4_and_at_most_the_row_cap(shape):
 @DRAWN
 @given(data=st.data())
 def test_cases_respect_caps_dtype_and_overflow_margin(dtype, caps, data):
-    case = draw_case(data, dtype, "cpu", caps)
+    case = data.draw(cases(dtype, "cpu", caps))
     fmt = FORMATS[dtype]
     assert (
         0 <= case.in_features <= caps.max_features and 1 <= case.out_features <= caps.max_features
@@ -73,7 +74,7 @@ def test_square_single_output_and_zero_size_are_reached_on_purpose():
     @settings(DRAWN, max_examples=500)
     @given(data=st.data())
     def sample(data):
-        case = draw_case(data, "float32", "cpu", Caps())
+        case = data.draw(cases("float32", "cpu", Caps()))
         seen.update(case.coverage())
         seen["cases"] += 1
 
@@ -91,7 +92,7 @@ def test_square_single_output_and_zero_size_are_reached_on_purpose():
 @DRAWN
 @given(data=st.data())
 def test_rank1_cases_have_no_leading_dims(data):
-    case = draw_rank1_case(data, "float32", "cpu", Caps())
+    case = data.draw(rank1_cases("float32", "cpu", Caps()))
     assert case.x.shape == (case.in_features,)
 
 
@@ -99,7 +100,7 @@ def test_rank1_cases_have_no_leading_dims(data):
 @DRAWN
 @given(data=st.data())
 def test_special_cases_place_special_values(dtype, data):
-    case = draw_special_case(data, dtype, "cpu", Caps())
+    case = data.draw(special_cases(dtype, "cpu", Caps()))
     values = np.concatenate(
         [a.astype(np.float64).ravel() for a in (case.x, case.weight, case.bias) if a is not None]
     )
@@ -118,7 +119,7 @@ def test_special_cases_place_special_values(dtype, data):
 @DRAWN
 @given(data=st.data())
 def test_subnormal_cases_have_subnormal_inputs_and_an_exact_result(dtype, data):
-    case = draw_subnormal_case(data, dtype, "cpu", Caps())
+    case = data.draw(subnormal_cases(dtype, "cpu", Caps()))
     fmt = FORMATS[dtype]
     x = np.abs(case.x.astype(np.float64))
     assert ((x == 0) | (x < fmt.tiny)).all()
@@ -158,6 +159,19 @@ def test_the_shape_pool_keeps_the_caps_and_reaches_every_shape_bucket(caps):
 @given(data=st.data())
 def test_cases_of_a_pooled_cell_take_their_shapes_from_the_pool(data):
     caps = Caps(shapes=8)
-    case = draw_case(data, "float32", "cpu", caps)
+    case = data.draw(cases("float32", "cpu", caps))
     pool = shape_pool(caps.max_rows, caps.max_features, 8)
     assert (case.leading, case.in_features, case.out_features) in pool
+
+
+def test_value_families_shrink_toward_simple_values():
+    """Shrinking simplifies values, not only the seed: one binade, scale 2^0, integers in {-1, 0, 1}."""
+    quick = settings(database=None, max_examples=200)
+    fmt = FORMATS["float32"]
+    wide = find(values(fmt, 2.0**20), lambda v: v.family == "wide-exponents", settings=quick)
+    assert wide == Values("wide-exponents", 0, (0, 0, 0), 0)
+    drawn = cases("float32", "cpu", Caps())
+    ints = find(drawn, lambda c: c.family == "small-integers" and c.x.size >= 4, settings=quick)
+    assert set(np.abs(ints.x).ravel().tolist()) <= {0.0, 1.0}
+    uniform = find(drawn, lambda c: c.family == "uniform" and c.x.size >= 4, settings=quick)
+    assert uniform.values.scales == (0, 0, 0) and np.abs(uniform.x).max() <= 1

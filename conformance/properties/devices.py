@@ -5,10 +5,10 @@ from dataclasses import replace
 from conformance.core import oracle
 from conformance.core.observation import ARITHMETIC, Quantity
 from conformance.property import declare, forward, within_bound
-from strategies import draw_case
+from strategies import cases
 
 
-@declare(draw=draw_case, shows=ARITHMETIC, cross_device=True)
+@declare(strategy=cases, shows=ARITHMETIC, cross_device=True)
 def device_agrees_with_cpu(cell, subject, case):
     """The same case on `device` and on the CPU: each result within its own contract's bound of the
     oracle (so the two differ by at most the sum of both bounds)."""

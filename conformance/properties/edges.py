@@ -6,11 +6,11 @@ from conformance.core import oracle
 from conformance.core.formats import FORMATS
 from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
 from conformance.property import attempt, declare, forward, result_dtype, within_bound
-from strategies import draw_rank1_case
-from strategies.cases import draw_layer_defaults, draw_zero_out_case
+from strategies import rank1_cases
+from strategies.cases import layer_defaults, zero_out_cases
 
 
-@declare(draw=draw_rank1_case, shows={Code.RAISES, *ARITHMETIC})
+@declare(strategy=rank1_cases, shows={Code.RAISES, *ARITHMETIC})
 def rank1_input_equals_batch_of_one(cell, subject, case):
     """x of shape (in,) gives shape (out,) and the result of the batch x[None] (within bound)."""
     got = attempt(cell, subject.label, lambda: forward(cell, subject, case))
@@ -19,7 +19,7 @@ def rank1_input_equals_batch_of_one(cell, subject, case):
         within_bound(cell, subject, Quantity.FORWARD, got, reference, label="rank-1 forward")
 
 
-@declare(draw=draw_zero_out_case, shows={Code.RAISES, Code.RESULT_DTYPE})
+@declare(strategy=zero_out_cases, shows={Code.RAISES, Code.RESULT_DTYPE})
 def zero_out_features_gives_empty_output(cell, subject, case):
     """A layer with out_features = 0 returns an empty (*leading, 0) result of the tested dtype."""
     got = attempt(cell, subject.label, lambda: forward(cell, subject, case))
@@ -27,7 +27,7 @@ def zero_out_features_gives_empty_output(cell, subject, case):
         cell.deviation(subject.label, result_dtype(got.dtype, "empty result", case.dtype))
 
 
-@declare(draw=draw_layer_defaults, shows={Code.DEFAULT_BIAS}, pair=True)
+@declare(strategy=layer_defaults, shows={Code.DEFAULT_BIAS}, pair=True)
 def default_initialisation_agrees(cell, pair, case):
     """Freshly built layers of both subjects agree on whether the default bias is zero."""
     in_f, out_f = case.in_features, case.out_features

@@ -14,16 +14,16 @@ from conformance.property import declare, first_bit_difference, gradients, withi
 from strategies.gradients import (
     Backward,
     Repeated,
-    draw_backward,
-    draw_empty_backward,
-    draw_repeated,
+    backward,
+    empty_backward,
+    repeated,
 )
 
 #: a gradient property: draws a backward example, observes the arithmetic and gradients of
 #: another dtype, needs the subject's gradients()
 gradient_property = functools.partial(
     declare,
-    draw=draw_backward,
+    strategy=backward,
     example=Backward,
     shows={*ARITHMETIC, Code.RESULT_DTYPE},
     needs=("gradients",),
@@ -58,7 +58,7 @@ def bias_gradient_within_bound(cell, subject, example):
         within_bound(cell, subject, Quantity.BIAS_GRADIENT, dbias, reference)
 
 
-@gradient_property(draw=draw_empty_backward, shows={Code.RESULT_DTYPE})
+@gradient_property(strategy=empty_backward, shows={Code.RESULT_DTYPE})
 def zero_size_batch_gives_zero_parameter_gradients(cell, subject, example):
     """An empty batch gives an empty input gradient and weight and bias gradients that are exactly zero."""
     dx, dweight, dbias = gradients(cell, subject, example.case, example.upstream)
@@ -74,7 +74,7 @@ def zero_size_batch_gives_zero_parameter_gradients(cell, subject, example):
         )
 
 
-@gradient_property(draw=draw_repeated, example=Repeated)
+@gradient_property(strategy=repeated, example=Repeated)
 def gradients_do_not_leak_between_examples(cell, subject, example):
     """Gradients of one case on a reused layer do not depend on what ran before (nothing accumulates)."""
     case, upstream = example.case, example.later.upstream

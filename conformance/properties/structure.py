@@ -10,10 +10,10 @@ from conformance.property import (
     same_parameters,
 )
 from conformance.subjects import loaded_layer
-from strategies import draw_case
+from strategies import cases
 
 
-@declare(draw=draw_case, shows={Code.RESULT_DTYPE})
+@declare(strategy=cases, shows={Code.RESULT_DTYPE})
 def output_has_expected_shape_and_dtype(cell, subject, case):
     """The output has shape (*leading, out) and the tested dtype."""
     got = forward(cell, subject, case)
@@ -21,13 +21,13 @@ def output_has_expected_shape_and_dtype(cell, subject, case):
         cell.deviation(subject.label, result_dtype(got.dtype, "result", case.dtype))
 
 
-@declare(draw=draw_case, shows={Code.PARAMETER_DTYPE})
+@declare(strategy=cases, shows={Code.PARAMETER_DTYPE})
 def weight_round_trip_is_bit_exact(cell, subject, case):
     """canonical -> subject layout -> canonical returns the same bits, shapes and dtypes."""
     same_parameters(cell, subject, case, loaded_layer(subject, case), "round-trip")
 
 
-@declare(draw=draw_case, shows={Code.PARAMETER_DTYPE})
+@declare(strategy=cases, shows={Code.PARAMETER_DTYPE})
 def call_mutates_neither_input_nor_weights(cell, subject, case):
     """Calling a layer leaves the caller's input array and the layer's parameters unchanged, bit for bit."""
     layer = loaded_layer(subject, case)

@@ -8,10 +8,10 @@ from conformance.core.contract import chained_bound, sgd_bound
 from conformance.core.observation import ARITHMETIC, Quantity
 from conformance.property import declare, within_bound
 from conformance.subjects import loaded_layer
-from strategies.gradients import Backward, Training, draw_backward, draw_training
+from strategies.gradients import Backward, Training, backward, trainings
 
 
-@declare(draw=draw_training, example=Training, shows=ARITHMETIC, needs=("train",))
+@declare(strategy=trainings, example=Training, shows=ARITHMETIC, needs=("train",))
 def sgd_steps_track_the_exact_trajectory(cell, subject, training):
     """k plain SGD steps with the framework's optimizer keep weight (= kernel^T) and bias within the
     contract's k-step bound of the exact trajectory (contract.sgd_bound, which grows with k)."""
@@ -37,7 +37,7 @@ def sgd_steps_track_the_exact_trajectory(cell, subject, training):
         )  # fmt: skip
 
 
-@declare(draw=draw_backward, example=Backward, shows=ARITHMETIC, needs=("second_derivative",))
+@declare(strategy=backward, example=Backward, shows=ARITHMETIC, needs=("second_derivative",))
 def second_derivative_within_bound(cell, subject, example):
     """d ||dL/dx||^2 / dW = 2 G^T (G W) is within the bound chained through dL/dx = G W."""
     case, upstream = example.case, example.upstream
