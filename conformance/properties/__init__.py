@@ -1,6 +1,7 @@
 """The suite's properties, each declared once (`conformance.property.declare`), in the order the
 docs list them: structure first, then forward results, edges, devices, gradients, training and
-the opt-in special values."""
+the opt-in special values. A declaration imports the core, the subjects, the strategies and
+`conformance.property`; never `reports`."""
 
 import importlib
 
