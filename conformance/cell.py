@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import event, target
 from hypothesis.control import currently_in_test_context
 
+from conformance import signals
 from conformance.core.budget import Verdict, json_float
 from conformance.core.contract import Judgement, judgement
 from conformance.core.evidence import pack
@@ -85,6 +86,7 @@ class Cell:
 
     def example(self, example) -> None:
         """Start one example (a Case, or an example carrying one in `.case`)."""
+        signals.check()  # a safe point for an interrupt a finalizer swallowed
         self.examples += 1
         self._example = example
         self.coverage.update(example.case.coverage())

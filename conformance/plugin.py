@@ -69,6 +69,18 @@ def pytest_sessionstart(session):
     signals.session_started()
 
 
+def pytest_runtest_setup(item):
+    signals.check()
+
+
+def pytest_runtest_logreport(report):
+    signals.check()
+
+
+def pytest_keyboard_interrupt(excinfo):
+    signals.seen()
+
+
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
 def pytest_collection_modifyitems(config, items):
     """Keep this shard's cells (--shard K/N); the rest are deselected, as -k does."""

@@ -5,25 +5,44 @@ KeyboardInterrupt, which pytest handles by ending the session: the report plugin
 report marked incomplete. A signal that arrives before the session has started waits for it,
 so even a run stopped while its frameworks load leaves a report. xdist workers ignore both
 signals (a terminal's Ctrl-C and `timeout` reach the whole process group): the controller
-stops them, so one interrupt gives one clean report rather than a traceback per worker. One
-interrupt per run: `timeout` signals the controller twice (directly and through its group), and a
-signal that comes once the run is finishing (its report being written) is only recorded.
+stops them, so one interrupt gives one clean report rather than a traceback per worker.
+
+An interrupt raised where Python drops exceptions (a finalizer, a garbage-collection callback) is
+lost, so `check` raises it again at safe points (every example, every cell) until pytest has seen
+one; `timeout` signals the controller twice within microseconds, and a signal that comes once the
+run is finishing (its report being written) is only recorded.
 """
 
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: a second signal this soon after a raise is the same interrupt delivered twice
+REPEAT_S = 0.5
 _received: list[str] = []
-_session = {"started": False, "interrupted": False, "finishing": False}
+_session = {"started": False, "seen": False, "finishing": False, "raised_at": -1.0}
+
+
+def _raise() -> None:
+    _session["raised_at"] = time.monotonic()
+    raise KeyboardInterrupt(_received[0])
 
 
 def _interrupt(signum, frame) -> None:
     _received.append(signal.Signals(signum).name)
-    if _session["started"] and not (_session["interrupted"] or _session["finishing"]):
-        _session["interrupted"] = True
-        raise KeyboardInterrupt(_received[-1])
+    if _wanted() and time.monotonic() - _session["raised_at"] > REPEAT_S:
+        _raise()
+
+
+def _wanted() -> bool:
+    """An interrupt is due: one was received, the session runs, pytest has not seen it yet."""
+    return (
+        bool(_received)
+        and bool(_session["started"])
+        and not (_session["seen"] or _session["finishing"])
+    )
 
 
 def interrupt_on_signals() -> None:
@@ -41,9 +60,18 @@ def ignore_signals() -> None:
 def session_started() -> None:
     """From now on a signal interrupts at once; one that came earlier interrupts now."""
     _session["started"] = True
-    if _received and not _session["interrupted"]:
-        _session["interrupted"] = True
-        raise KeyboardInterrupt(_received[0])
+    check()
+
+
+def check() -> None:
+    """At a safe point: raise the interrupt a signal asked for if it has not reached pytest yet."""
+    if _wanted():
+        _raise()
+
+
+def seen() -> None:
+    """pytest has handled an interrupt: no more raising."""
+    _session["seen"] = True
 
 
 def finishing() -> None:

@@ -1,6 +1,7 @@
 """Interrupts as CI and people send them: SIGTERM (a time-out) and Ctrl-C (SIGINT to the whole
 process group) leave a report marked incomplete, one clean line instead of tracebacks, no warning."""
 
+import contextlib
 import json
 import os
 import signal
@@ -54,3 +55,21 @@ def test_an_interrupt_before_any_cell_ran_still_leaves_a_report(tmp_path):
     assert status == 2, output[-3000:]
     assert report["run"]["complete"] is False and report["cells"] == []
     assert report["run"]["incomplete_reason"] == "interrupted (SIGTERM); no cell ran"
+
+
+def test_an_interrupt_something_swallowed_is_raised_again_at_the_next_safe_point(monkeypatch):
+    """A signal handled inside a finalizer has its KeyboardInterrupt dropped by Python: the next
+    safe point (an example, a cell) raises it again, until pytest has seen one."""
+    from conformance import signals
+
+    monkeypatch.setattr(signals, "_received", [])
+    state = {"started": False, "seen": False, "finishing": False, "raised_at": -1.0}
+    monkeypatch.setattr(signals, "_session", state)
+    signals.session_started()
+    with contextlib.suppress(KeyboardInterrupt):  # what a finalizer does to it
+        signals._interrupt(signal.SIGTERM, None)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        signals.check()
+    signals.seen()
+    signals.check()  # handled: nothing more
+    assert signals.received() == "SIGTERM"
