@@ -7,12 +7,13 @@ so even a run stopped while its frameworks load leaves a report. xdist workers i
 signals (a terminal's Ctrl-C and `timeout` reach the whole process group): the controller
 stops them, so one interrupt gives one clean report rather than a traceback per worker.
 
-An interrupt raised where Python drops exceptions (a finalizer, a garbage-collection callback) is
-lost, so `check` raises it again at safe points (every example, every cell) until pytest has seen
-one; `timeout` signals the controller twice within microseconds, and a signal that comes once the
+Where Python drops exceptions (a garbage-collection callback, a finalizer) a signal is only
+recorded, and `check` raises it at the next safe point (every example, every cell, every report on
+the controller) until pytest has seen one; `timeout` signals the controller twice within microseconds, and a signal that comes once the
 run is finishing (its report being written) is only recorded.
 """
 
+import gc
 import signal
 import time
 from collections.abc import Iterator
@@ -32,8 +33,19 @@ def _raise() -> None:
 
 def _interrupt(signum, frame) -> None:
     _received.append(signal.Signals(signum).name)
-    if _wanted() and time.monotonic() - _session["raised_at"] > REPEAT_S:
+    if _wanted() and time.monotonic() - _session["raised_at"] > REPEAT_S and not _dropping(frame):
         _raise()
+
+
+def _dropping(frame) -> bool:
+    """Whether `frame` runs where Python drops exceptions: a garbage-collection callback or a
+    finalizer (the next safe point raises the interrupt instead)."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _wanted() -> bool:

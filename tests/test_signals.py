@@ -2,6 +2,7 @@
 process group) leave a report marked incomplete, one clean line instead of tracebacks, no warning."""
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -73,3 +74,25 @@ def test_an_interrupt_something_swallowed_is_raised_again_at_the_next_safe_point
     signals.seen()
     signals.check()  # handled: nothing more
     assert signals.received() == "SIGTERM"
+
+
+def test_a_signal_inside_a_garbage_collection_callback_waits_for_a_safe_point(monkeypatch):
+    from conformance import signals
+
+    monkeypatch.setattr(signals, "_received", [])
+    state = {"started": True, "seen": False, "finishing": False, "raised_at": -1.0}
+    monkeypatch.setattr(signals, "_session", state)
+    caught = []
+
+    def callback(phase, info):  # a GC callback, as Hypothesis registers one
+        signals._interrupt(signal.SIGTERM, sys._getframe())
+        caught.append(phase)
+
+    gc.callbacks.append(callback)  # the collector holds this very list
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert caught  # the handler did not raise inside the callback
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        signals.check()
