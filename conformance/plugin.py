@@ -66,6 +66,12 @@ def pytest_sessionstart(session):
     sel = selection(session.config)
     if sel.example_db is not None:
         use_example_database(sel.example_db, sel.example_db_read_only)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session):
+    """Interrupts start here: pytest writes a session's end (and so the report) only once its
+    start is done, so a signal during start-up waits for this point."""
     signals.session_started()
 
 

@@ -17,18 +17,30 @@ from tests.conftest import ROOT
 LONG = ("--hypothesis-profile", "thorough", "--dtypes", "float32", "--devices", "cpu")
 
 
-def interrupted(tmp_path, signum: int, after: float, *args: str) -> tuple[int, str, dict]:
-    """Start the suite in its own process group, send `signum` to the group after `after` seconds
-    (as a terminal's Ctrl-C or `timeout` do), and return its exit status, output and report."""
+def interrupted(tmp_path, signum: int, after: float | str, *args: str) -> tuple[int, str, dict]:
+    """Start the suite in its own process group, send `signum` to the group (as a terminal's Ctrl-C
+    or `timeout` do) `after` seconds or once a line of its output starts with `after`, and return
+    its exit status, output and report."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     command = [sys.executable, "-m", "pytest", "-p", "no:randomly", *LONG,
                f"--report-dir={tmp_path}", *args]  # fmt: skip
     run = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    time.sleep(after)
+    head: list[str] = []
+    if isinstance(after, str):
+        assert run.stdout is not None
+        while not (head and head[-1].startswith(after)):
+            head.append(run.stdout.readline())
+            assert head[-1], "".join(head)  # the run ended before the marker
+    else:
+        time.sleep(after)
     os.killpg(run.pid, signum)
     output, _ = run.communicate(timeout=300)
-    return run.returncode, output, json.loads((tmp_path / "report.json").read_text())
+    return (
+        run.returncode,
+        "".join(head) + output,
+        json.loads((tmp_path / "report.json").read_text()),
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,21 +64,31 @@ def test_an_interrupt_leaves_a_report_marked_incomplete(tmp_path, signum, args, 
 
 
 def test_an_interrupt_before_any_cell_ran_still_leaves_a_report(tmp_path):
-    status, output, report = interrupted(tmp_path, signal.SIGTERM, 1.5, "-n", "2")
+    # the controller has started its session and is bringing up its workers: no cell has run
+    status, output, report = interrupted(
+        tmp_path, signal.SIGTERM, "created: 2/2 workers", "-n", "2"
+    )
     assert status == 2, output[-3000:]
     assert report["run"]["complete"] is False and report["cells"] == []
     assert report["run"]["incomplete_reason"] == "interrupted (SIGTERM); no cell ran"
 
 
-def test_an_interrupt_something_swallowed_is_raised_again_at_the_next_safe_point(monkeypatch):
-    """A signal handled inside a finalizer has its KeyboardInterrupt dropped by Python: the next
-    safe point (an example, a cell) raises it again, until pytest has seen one."""
+@pytest.fixture
+def fresh_signals(monkeypatch):
+    """The signals module with no signal received and a session started (a test ends by calling
+    seen(), as pytest does: its own report is a safe point)."""
     from conformance import signals
 
     monkeypatch.setattr(signals, "_received", [])
-    state = {"started": False, "seen": False, "finishing": False, "raised_at": -1.0}
+    state = {"started": True, "seen": False, "finishing": False, "raised_at": -1.0}
     monkeypatch.setattr(signals, "_session", state)
-    signals.session_started()
+    return signals
+
+
+def test_an_interrupt_something_swallowed_is_raised_again_at_the_next_safe_point(fresh_signals):
+    """A signal handled inside a finalizer has its KeyboardInterrupt dropped by Python: the next
+    safe point (an example, a cell) raises it again, until pytest has seen one."""
+    signals = fresh_signals
     with contextlib.suppress(KeyboardInterrupt):  # what a finalizer does to it
         signals._interrupt(signal.SIGTERM, None)
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
@@ -76,13 +98,8 @@ def test_an_interrupt_something_swallowed_is_raised_again_at_the_next_safe_point
     assert signals.received() == "SIGTERM"
 
 
-def test_a_signal_inside_a_garbage_collection_callback_waits_for_a_safe_point(monkeypatch):
-    from conformance import signals
-
-    monkeypatch.setattr(signals, "_received", [])
-    state = {"started": True, "seen": False, "finishing": False, "raised_at": -1.0}
-    monkeypatch.setattr(signals, "_session", state)
-    caught = []
+def test_a_signal_inside_a_garbage_collection_callback_waits_for_a_safe_point(fresh_signals):
+    signals, caught = fresh_signals, []
 
     def callback(phase, info):  # a GC callback, as Hypothesis registers one
         signals._interrupt(signal.SIGTERM, sys._getframe())
@@ -96,3 +113,4 @@ def test_a_signal_inside_a_garbage_collection_callback_waits_for_a_safe_point(mo
     assert caught  # the handler did not raise inside the callback
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         signals.check()
+    signals.seen()  # as pytest does once it handles it (this test's own report is a safe point)
