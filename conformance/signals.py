@@ -2,10 +2,13 @@
 
 The controller (or the only process of a run without workers) turns SIGINT and SIGTERM into
 KeyboardInterrupt, which pytest handles by ending the session: the report plugin then writes a
-report marked incomplete. A signal that arrives before the session has started waits for it,
-so even a run stopped while its frameworks load leaves a report. xdist workers ignore both
-signals (a terminal's Ctrl-C and `timeout` reach the whole process group): the controller
-stops them, so one interrupt gives one clean report rather than a traceback per worker.
+report marked incomplete. Until the session has started both signals are blocked, so one that
+arrives while the frameworks load or the workers start waits for it (pytest writes a session's
+end, and so the report, only once its start is done). xdist workers ignore both signals (a
+terminal's Ctrl-C and `timeout` reach the whole process group): the controller stops them, so one
+interrupt gives one clean report rather than a traceback per worker. A worker inherits the
+controller's blocked signals (a signal mask survives fork and exec), so one sent while it starts
+is still pending when it begins to ignore them, and is dropped rather than killing it.
 
 Where Python drops exceptions (a garbage-collection callback, a finalizer) a signal is only
 recorded, and `check` raises it at the next safe point (every example, every cell, every report on
@@ -58,20 +61,24 @@ def _wanted() -> bool:
 
 
 def interrupt_on_signals() -> None:
-    """In the controller: SIGINT and SIGTERM end the run (once its session has started)."""
+    """In the controller: SIGINT and SIGTERM end the run; they wait until its session has started."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)
 
 
 def ignore_signals() -> None:
-    """In an xdist worker: leave interrupts to the controller."""
+    """In an xdist worker: leave interrupts to the controller (one pending from start-up is
+    dropped: ignoring a pending signal discards it)."""
     for signum in SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
 
 
 def session_started() -> None:
     """From now on a signal interrupts at once; one that came earlier interrupts now."""
     _session["started"] = True
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # a pending one runs its handler here
     check()
 
 

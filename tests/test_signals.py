@@ -73,6 +73,26 @@ def test_an_interrupt_before_any_cell_ran_still_leaves_a_report(tmp_path):
     assert report["run"]["incomplete_reason"] == "interrupted (SIGTERM); no cell ran"
 
 
+def test_a_worker_signalled_while_it_starts_survives_to_ignore_it():
+    """xdist starts its workers during the controller's session start; a SIGTERM to the process
+    group then must not kill one before it ignores signals (the controller failed with an
+    INTERNALERROR and wrote no report): the worker inherits the controller's blocked signals and
+    drops the pending one when it starts ignoring it."""
+    worker = (
+        "import os, signal, sys; sys.path.insert(0, sys.argv[1]);"
+        "os.kill(os.getpid(), signal.SIGTERM);"  # arrives while the worker starts
+        "from conformance import signals; signals.ignore_signals(); print('alive')"
+    )
+    controller = (
+        "import subprocess, sys; sys.path.insert(0, sys.argv[1]);"
+        "from conformance import signals; signals.interrupt_on_signals();"
+        f"sys.exit(subprocess.run([sys.executable, '-c', {worker!r}, sys.argv[1]]).returncode)"
+    )
+    run = subprocess.run([sys.executable, "-c", controller, str(ROOT)], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert (run.returncode, run.stdout) == (0, "alive\n"), run.stderr
+
+
 @pytest.fixture
 def fresh_signals(monkeypatch):
     """The signals module with no signal received and a session started (a test ends by calling
