@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conformance.core import oracle
 from conformance.core.budget import assess, limit
-from conformance.core.contract import ContractError, cpu_contract, gamma
+from conformance.core.contract import cpu_contract, gamma
 from conformance.core.formats import DTYPES, FORMATS, TF32_U
 from strategies import Caps, cases
 from tests.emulated_gpu import tf32
@@ -145,10 +145,13 @@ def test_a_planted_error_past_the_bound_fails(dtype, factor, data):
     assert verdict.index == tuple(0 for _ in got.shape)
 
 
-def test_gamma_refuses_sums_it_cannot_bound():
+def test_gamma_bounds_sums_of_any_length():
     assert gamma(10, 2.0**-24) == pytest.approx(10 * 2.0**-24)
-    with pytest.raises(ContractError):
-        gamma(2**23, 2.0**-24)
+    for k in (1, 100, 2**20):  # below Higham's gamma_k wherever that is defined
+        assert gamma(k, 2.0**-24) <= k * 2.0**-24 / (1 - k * 2.0**-24)
+    # a bfloat16 sum of 4097 terms: (1 + 2^-8)^4097 - 1, about e^16, where k*u/(1 - k*u) has none
+    assert gamma(4097, 2.0**-8) == pytest.approx(np.expm1(4097 * np.log1p(2.0**-8)))
+    assert gamma(4097, 2.0**-8) > 8e6
 
 
 def test_float64_oracle_is_more_precise_than_float64():

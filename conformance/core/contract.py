@@ -36,10 +36,6 @@ from conformance.core.oracle import Reference
 F32 = FORMATS["float32"]
 
 
-class ContractError(ValueError):
-    """A contract cannot bound a sum this long (k*u >= 1)."""
-
-
 @dataclass(frozen=True)
 class Contract:
     """Precision assumptions of one subject x dtype x device."""
@@ -253,31 +249,69 @@ def judgement(contract: Contract, float32: Contract, tf32_policy: str) -> Judgem
 
 
 def gamma(k: int, u: float) -> float:
-    """Higham's gamma_k(u) = k*u / (1 - k*u)."""
-    if k * u >= 0.5:
-        raise ContractError(f"a sum of {k} terms at unit roundoff {u:g} has no useful bound")
-    return k * u / (1 - k * u)
+    """(1 + u)^k - 1: the largest relative error of a product of k factors (1 + delta), |delta| <= u.
+
+    It is what Higham's gamma_k(u) = k*u / (1 - k*u) bounds from above, and stays a bound for any k
+    (a sum too long for its accumulation gets a bound past the result's magnitude, not none).
+    """
+    return float(np.expm1(k * np.log1p(u)))
+
+
+def input_cast(dtype: str) -> Callable[[Contract], Contract]:
+    """The contract for x handed over in another dtype and cast to `dtype` first: read with a
+    further relative error up to `dtype`'s u (rounding; integers past 2^precision too) and, below
+    its smallest normal, an absolute error up to it (rounded to a subnormal, or flushed)."""
+    fmt = FORMATS[dtype]
+
+    def cast(contract: Contract) -> Contract:
+        return replace(
+            contract,
+            u_in=(1 + contract.u_in) * (1 + fmt.u) - 1,
+            eta_in=contract.eta_in + fmt.tiny,
+            basis=f"{contract.basis}; x cast to {dtype} first",
+        )
+
+    return cast
+
+
+def longest_useful_sum(contract: Contract) -> int:
+    """The longest sum whose accumulation the contract bounds within a quarter of M: longer ones
+    (partial sums in bfloat16, say) get bounds that prove nothing, so the tail does not draw them."""
+    return int(0.25 / contract.u_acc)
 
 
 def bound(contract: Contract, reference: Reference) -> np.ndarray:
-    """Per-element bound on |subject - oracle| for the n-term dot products plus bias of `reference`."""
+    """Per-element bound on |subject - oracle| for the n-term dot products plus bias of `reference`.
+
+    With m = M (1 + 2 gamma_{n+2}(u_or)) (M itself was computed in floating point), the oracle's
+    error e_or = gamma_{n+1}(u_or) m, and g = gamma_{n+1}(u_acc) (1 + u_in)^2 + 2 u_in + u_in^2:
+
+        accumulated = g m + (n + 2) eta_acc  [+ (1 + gamma_{n+1}(u_acc)) moved, where eta_in > 0]
+        rounded     = accumulated + eta_out  [+ u_out (m + accumulated), where u_out > u_acc]
+        subject     = (1 + u2) rounded + u2 (|y| + e_or) + eta_out,   u2 = u_out + u_acc + u_out u_acc
+        total       = (subject + e_or) (1 + 16 u_or)
+
+    with `moved` what operands read with an absolute error below eta_in can move. Every step is
+    linear in M, |y| and the underflow sum, so the bound is formed from those three arrays with
+    scalar coefficients (a few array operations however large the result).
+    """
     c, n, u_oracle = contract, reference.n, reference.u
-    slack = 1 + 2 * gamma(n + 2, u_oracle)  # M itself was computed in floating point
-    m = reference.magnitude * slack
-    e_oracle = gamma(n + 1, u_oracle) * m
+    slack = 1 + 2 * gamma(n + 2, u_oracle)
+    g_oracle = gamma(n + 1, u_oracle)
     g_acc = gamma(n + 1, c.u_acc)
     g = g_acc * (1 + c.u_in) ** 2 + 2 * c.u_in + c.u_in**2
-    accumulated = g * m + (n + 2) * c.eta_acc
-    if c.eta_in:
-        moved = reference.underflow_sum(FORMATS[c.evaluation].tiny) * slack
-        moved = c.eta_in * (1 + c.u_in) * moved + (n + 1) * c.eta_in**2 + c.eta_in
-        accumulated = accumulated + (1 + g_acc) * moved
     u2 = c.u_out + c.u_acc + c.u_out * c.u_acc
-    rounded = accumulated + c.eta_out
-    if c.u_out > c.u_acc:  # the split bias add: rounded to the output before the bias too
-        rounded = rounded + c.u_out * (m + accumulated)
-    subject = (1 + u2) * rounded + u2 * (np.abs(reference.value) + e_oracle) + c.eta_out
-    total = (subject + e_oracle) * (1 + 16 * u_oracle)
+    split = c.u_out > c.u_acc  # the split bias add: rounded to the output before the bias too
+    r1, r2 = (1 + c.u_out, c.u_out) if split else (1.0, 0.0)  # rounded = r1 acc + r2 m + eta_out
+    f = 1 + 16 * u_oracle
+    per_m = f * (1 + u2) * (r1 * g + r2 + g_oracle) * slack
+    constant = f * ((1 + u2) * (r1 * (n + 2) * c.eta_acc + c.eta_out) + c.eta_out)
+    total = per_m * reference.magnitude + f * u2 * np.abs(reference.value) + constant
+    if c.eta_in:
+        per_moved = f * (1 + u2) * r1 * (1 + g_acc)
+        underflow = reference.underflow_sum(FORMATS[c.evaluation].tiny)
+        moved_constant = (n + 1) * c.eta_in**2 + c.eta_in
+        total = total + per_moved * (c.eta_in * (1 + c.u_in) * slack * underflow + moved_constant)
     limit = overflow_limit(c)
     if limit is not None:
         total = np.where(reference.past(limit), np.inf, total)

@@ -1,8 +1,11 @@
 """The oracle: y = x W^T + b in a precision well above the tested one, from the same operands.
 
-float16, bfloat16 and float32 operands multiply exactly in float64; float64 operands are
-evaluated in np.longdouble (64-bit significand on x86-64). The oracle's unit roundoff goes into
-the bound, so a platform whose longdouble is plain float64 gets a looser but still sound bound.
+float16, bfloat16 and float32 operands multiply exactly in float64 (with BLAS); float64 operands
+are evaluated in np.longdouble (64-bit significand on x86-64) up to LONGDOUBLE_MACS multiply-adds,
+beyond that in float64 with BLAS: numpy multiplies long doubles without BLAS, about 3e8
+multiply-adds a second on one core, so a 4096 x 1024 x 16 product would take a second. The
+oracle's unit roundoff goes into the bound, so a float64 evaluation (or a platform whose longdouble
+is plain float64) gets a looser but still sound bound: about twice the subject's own.
 """
 
 from dataclasses import dataclass, field, replace
@@ -60,9 +63,16 @@ def _finite_abs(a: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(a), np.abs(a), 0)
 
 
-def oracle_dtype(dtype: str) -> np.dtype:
-    """float64 when products of `dtype` values are exact in it, else the widest float numpy has."""
-    return np.dtype(np.float64) if 2 * FORMATS[dtype].precision <= 53 else np.dtype(np.longdouble)
+#: multiply-adds up to which float64 operands are evaluated in long double (about 14 ms here)
+LONGDOUBLE_MACS = 2**22
+
+
+def oracle_dtype(dtype: str, macs: int = 0) -> np.dtype:
+    """float64 when products of `dtype` values are exact in it, else the widest float numpy has
+    for products of up to LONGDOUBLE_MACS multiply-adds (float64 beyond)."""
+    if 2 * FORMATS[dtype].precision <= 53 or macs > LONGDOUBLE_MACS:
+        return np.dtype(np.float64)
+    return np.dtype(np.longdouble)
 
 
 def unit_roundoff(dtype: np.dtype) -> float:
@@ -71,7 +81,7 @@ def unit_roundoff(dtype: np.dtype) -> float:
 
 def matmul_t(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, dtype: str) -> Reference:
     """Oracle for a @ b^T (+ c) over the last axis of `a`, with operands given in `dtype`."""
-    od = oracle_dtype(dtype)
+    od = oracle_dtype(dtype, a.size * b.shape[0])
     a_, b_ = a.astype(od), b.astype(od)
     value = a_ @ b_.T
     magnitude = np.abs(a_) @ np.abs(b_).T
@@ -103,17 +113,48 @@ def classes(values: np.ndarray) -> np.ndarray:
 
 
 def special_classes(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """IEEE class of each element of x W^T + b, from every product summed in float64 (Inf*0 = NaN, Inf-Inf = NaN).
+    """IEEE class of each element of x W^T + b, from the classes of the products and the bias
+    (Inf*0 = NaN, Inf-Inf = NaN), counted with matrix products of indicators, not formed one by one.
 
     Finite operands are bounded so finite sums cannot overflow: only NaN/Inf operands make NaN/Inf.
     """
     x64, w64 = x.astype(np.float64), weight.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        products = x64[..., None, :] * w64  # (*leading, out, in)
-        total = products.sum(axis=-1)
-        if bias is not None:
-            total = total + bias.astype(np.float64)
-    return classes(total)
+
+    def indicators(a: np.ndarray) -> dict[str, np.ndarray]:
+        with np.errstate(invalid="ignore"):
+            return {
+                "nan": np.isnan(a),
+                "+inf": a == np.inf,
+                "-inf": a == -np.inf,
+                "zero": a == 0,
+                "pos": a > 0,
+                "neg": a < 0,
+            }
+
+    a, b = indicators(x64), indicators(w64)
+
+    def count(left: str, right: str) -> np.ndarray:
+        return a[left].astype(np.float64) @ b[right].T.astype(np.float64)
+
+    shape = (*x64.shape[:-1], w64.shape[0])
+    a["inf"], b["inf"] = a["+inf"] | a["-inf"], b["+inf"] | b["-inf"]
+    nan = (
+        np.broadcast_to(np.any(a["nan"], axis=-1, keepdims=True), shape)
+        | np.broadcast_to(b["nan"].any(-1), shape)
+        | (count("inf", "zero") + count("zero", "inf") > 0)
+    )
+    positive = (
+        count("+inf", "pos") + count("-inf", "neg") + count("pos", "+inf") + count("neg", "-inf")
+    ) > 0
+    negative = (
+        count("+inf", "neg") + count("-inf", "pos") + count("pos", "-inf") + count("neg", "+inf")
+    ) > 0
+    if bias is not None:
+        c = indicators(bias.astype(np.float64))
+        nan, positive, negative = nan | c["nan"], positive | c["+inf"], negative | c["-inf"]
+    return np.select(
+        [nan | (positive & negative), positive, negative], [NAN, POS_INF, NEG_INF], FINITE
+    ).astype(np.int8)
 
 
 def rows(a: np.ndarray) -> np.ndarray:
