@@ -20,6 +20,11 @@ from conformance.core.status import NEVER_RAN, Status
 from conformance.divergence import Divergence
 
 
+def buckets(example) -> list[str]:
+    """The coverage buckets an example (a Case, or one carrying a Case in `.case`) reaches."""
+    return (example if hasattr(example, "coverage") else example.case).coverage()
+
+
 class SubjectFailure(AssertionError):
     """A subject broke the property on this example."""
 
@@ -55,6 +60,8 @@ class Cell:
         self.worst: dict | None = None
         self.failure: dict | None = None
         self.coverage: Counter[str] = Counter()
+        #: the buckets the cell's strategy promises to reach (aimed at once its draws are done)
+        self.promised: frozenset[str] = frozenset()
         self.reproduced: Counter[str] = Counter()
         self.skip_reason: str | None = None
         #: its shapes come from a fixed pool of this many (a subject compiles per shape), or None
@@ -89,7 +96,11 @@ class Cell:
         signals.check()  # a safe point for an interrupt a finalizer swallowed
         self.examples += 1
         self._example = example
-        self.coverage.update(example.case.coverage())
+        self.coverage.update(buckets(example))
+
+    def unreached(self) -> list[str]:
+        """The promised buckets no example has reached yet."""
+        return sorted(self.promised - self.coverage.keys())
 
     def record(self, who: str, what: str, verdict: Verdict) -> None:
         """Record a subject's budget used on this example (the worst one is kept)."""
@@ -192,6 +203,7 @@ class Cell:
             "worst": self.worst,
             "failure": self.failure,
             "coverage": dict(self.coverage),
+            "unreached": self.unreached(),
             "divergences": self.divergence_outcomes(final),
             "contracts": self.contracts,
             "shape_pool": self.shape_pool,

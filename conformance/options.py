@@ -15,7 +15,11 @@ from conformance.farm import Shard
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
 from conformance.subjects.keras_dense import BACKENDS
 from strategies import Caps
-from strategies.cases import CAP_ENV
+from strategies.shapes import CAP_ENV
+
+#: the share of examples drawn from the tail of large shapes, by Hypothesis profile (default: 4%)
+TAIL_SHARE = {"thorough": 0.12}
+DEFAULT_TAIL_SHARE = 0.04
 
 PROFILES = ("dev", "ci", "thorough", "smoke")
 DEFAULT_REPORT_DIR = "conformance-report"
@@ -71,6 +75,23 @@ def add_options(parser) -> None:
         "--max-rows",
         default=None,
         help=f"largest product of leading dims drawn (env {CAP_ENV['max_rows']}, default {Caps.max_rows})",
+    )
+    group.addoption(
+        "--large-features",
+        default=None,
+        help=f"largest in/out features of the tail of large shapes (env {CAP_ENV['large_features']}, "
+        f"default {Caps.large_features})",
+    )
+    group.addoption(
+        "--large-rows",
+        default=None,
+        help=f"most rows of the tail of large shapes (env {CAP_ENV['large_rows']}, default {Caps.large_rows})",
+    )
+    group.addoption(
+        "--tail",
+        default=None,
+        help="share of examples drawn from the tail of large shapes, 0 to 1 (default: 0.04, "
+        "0.12 under the thorough profile; 0: none); a cell reaches every size band its tail allows",
     )
     group.addoption(
         "--shapes",
@@ -148,6 +169,23 @@ def _cap(option: str, text: str | None) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise OptionError(f"{option}: {text!r} is not a positive integer")
     return int(text)
+
+
+def _profile(given: str | None) -> str:
+    """The Hypothesis profile in effect: the one given, else conftest's default."""
+    return given or ("ci" if os.environ.get("CI") else "dev")
+
+
+def _share(option: str, text: str | None, profile: str) -> float:
+    if text is None:
+        return TAIL_SHARE.get(profile, DEFAULT_TAIL_SHARE)
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise OptionError(f"{option}: {text!r} is not a share from 0 to 1")
+    return share
 
 
 def _count(option: str, text: str) -> int:
@@ -230,8 +268,11 @@ def parse(getoption) -> Selection:
         )
     try:
         caps = Caps.from_env(
+            tail=_share("--tail", getoption("tail"), _profile(profile)),
             max_features=_cap("--max-features", getoption("max_features")),
             max_rows=_cap("--max-rows", getoption("max_rows")),
+            large_features=_cap("--large-features", getoption("large_features")),
+            large_rows=_cap("--large-rows", getoption("large_rows")),
         )
         registry = Registry.load(getoption("divergences"))
         shard = Shard.parse(getoption("shard")) if getoption("shard") else None

@@ -10,11 +10,12 @@ import re
 from dataclasses import replace
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conformance import signals
-from conformance.cell import Cell, reproducer_name
+from conformance.cell import Cell, buckets, reproducer_name
+from conformance.core.contract import longest_useful_sum
 from conformance.core.status import Status
 from conformance.farm import (
     pin_gpu,
@@ -25,6 +26,7 @@ from conformance.farm import (
 from conformance.options import SELECTION, Selection
 from conformance.properties import PROPERTIES, Property
 from conformance.subjects import Subject
+from strategies.coverage import reach
 
 CELL_PROPERTY = "conformance.cell"
 #: Hypothesis' reproduce line, printed with every failure under print_blob=True
@@ -77,6 +79,47 @@ def pytest_collection(session):
 
 def pytest_runtest_setup(item):
     signals.check()
+
+
+#: examples drawn for each promised bucket a cell's drawn examples missed: the simplest in the
+#: bucket (its smallest shape, values of ones), which any deviation beyond a threshold shows
+AIMED_EXAMPLES = 1
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After a cell's drawn examples (a failure among them ends it), aim a few more at each bucket
+    its strategy promises and they missed, so that every run reaches every promised bucket,
+    however rare its draws (a large shape, say, drawn for a few per cent of examples)."""
+    result = yield
+    cell = item.stash.get(CELL, None)
+    if cell is None or cell.skip_reason is not None or cell.failure is not None:
+        return result
+    prop, args = cell_property(item), item.funcargs
+    checked = args["pair"] if prop.pair else args["subject"]
+    for bucket in cell.unreached():
+        strategy = prop.strategy(args["dtype"], args["device"], replace(args["caps"], aim=bucket))
+        aimed_run(prop, cell, checked, strategy, bucket)()
+    return result
+
+
+def aimed_run(prop: Property, cell: Cell, checked, strategy, bucket: str):
+    """A Hypothesis test of a few examples of `strategy` that reach `bucket`."""
+
+    @settings(
+        max_examples=AIMED_EXAMPLES,
+        database=None,
+        phases=(Phase.generate, Phase.shrink),
+        print_blob=False,  # the failure's reproducer replays it; a blob would not (another test)
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(data=st.data())
+    def reach_bucket(data):
+        __tracebackhide__ = True
+        aimed = strategy.filter(lambda example: bucket in buckets(example))
+        check_drawn(prop, cell, checked, aimed, data)
+
+    return reach_bucket
 
 
 def pytest_runtest_logreport(report):
@@ -143,20 +186,29 @@ def _subjects(item) -> tuple | None:
     return found if all(isinstance(s, Subject) for s in found) else None
 
 
+def check_drawn(prop: Property, cell: Cell, checked, strategy, data) -> None:
+    """Draw one example from `strategy`, record it in the cell, check `checked` (a subject or a
+    pair) on it."""
+    __tracebackhide__ = True
+    example = data.draw(strategy, label="example")
+    cell.example(example)
+    prop.check(cell, checked, example)
+
+
 def property_test(prop: Property):
     """The pytest function of one property: draw an example, record it in the cell, check it."""
 
     def test(subject, dtype, device, cell, caps, data):
         __tracebackhide__ = True
-        example = data.draw(prop.strategy(dtype, device, caps), label="example")
-        cell.example(example)
-        prop.check(cell, subject, example)
+        strategy = prop.strategy(dtype, device, caps)
+        cell.promised = reach(strategy)
+        check_drawn(prop, cell, subject, strategy, data)
 
     def test_pair(pair, dtype, device, cell, caps, data):
         __tracebackhide__ = True
-        example = data.draw(prop.strategy(dtype, device, caps), label="example")
-        cell.example(example)
-        prop.check(cell, pair, example)
+        strategy = prop.strategy(dtype, device, caps)
+        cell.promised = reach(strategy)
+        check_drawn(prop, cell, pair, strategy, data)
 
     function = test_pair if prop.pair else test
     function.__name__ = function.__qualname__ = f"test_{prop.name}"
@@ -191,8 +243,23 @@ def build_cell(item) -> Cell:
 
 @pytest.fixture
 def caps(request, cell):
-    """The size caps of this cell's draws (a fixed pool of shapes where a subject compiles per shape)."""
-    return replace(selection(request.config).caps, shapes=cell.shape_pool)
+    """What this cell draws: the run's caps, a fixed pool of shapes where a subject compiles per
+    shape, sums no longer than its contracts bound usefully, tensors where every subject takes them."""
+    subjects = _subjects(request.node) or ()
+    longest = min(
+        (
+            longest_useful_sum(cell.judged(s, d).contract)
+            for s in subjects
+            for d in {cell.device, "cpu"}
+        ),
+        default=None,
+    )
+    return replace(
+        selection(request.config).caps,
+        shapes=cell.shape_pool,
+        longest_sum=longest,
+        tensors=bool(subjects) and all(s.lacks("tensor") is None for s in subjects),
+    )
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from typing import Protocol
 import numpy as np
 
 from conformance.cell import Cell, SubjectFailure
+from conformance.core import oracle
 from conformance.core.budget import assess, limit, overspend_message
-from conformance.core.contract import ContractError
+from conformance.core.layout import View
 from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
 from conformance.subjects import Subject, loaded_layer
 from strategies import Case
@@ -80,12 +81,25 @@ def declare(
 
 
 # -- what the checks share -------------------------------------------------------------------
-def forward(cell: Cell, subject: Subject, case: Case, x: np.ndarray | None = None) -> np.ndarray:
-    """The subject's result for `case` (or for `x` through the case's layer); the shape is checked first."""
+def subject_input(subject: Subject, case: Case, view: View | None = None):
+    """x as `subject` is handed it: in the case's memory layout (or `view`), as the subject's own
+    tensor where the case says so and the subject takes one, else as a numpy view."""
+    view = case.x_view() if view is None else view
+    if case.kind == "tensor" and subject.lacks("tensor") is None:
+        return subject.tensor(view, case.device)
+    return view.array()
+
+
+def forward(cell: Cell, subject: Subject, case: Case, x: np.ndarray | View | None = None):
+    """The subject's result for `case` (x in its layout), or for `x` through the case's layer (an
+    array as it is, a View as `subject_input` hands it over); the shape is checked first."""
     __tracebackhide__ = True
-    x = case.x if x is None else x
-    got = subject.forward(loaded_layer(subject, case), x)
-    expected = (*x.shape[:-1], case.out_features)
+    if x is None:
+        x = case.x_view()
+    shape = x.shape
+    given = subject_input(subject, case, x) if isinstance(x, View) else x
+    got = subject.forward(loaded_layer(subject, case), given)
+    expected = (*shape[:-1], case.out_features)
     if not isinstance(got, np.ndarray):
         cell.fail(
             f"{subject.label}.forward() returned a {type(got).__module__}.{type(got).__name__}, "
@@ -93,7 +107,7 @@ def forward(cell: Cell, subject: Subject, case: Case, x: np.ndarray | None = Non
         )
     if got.shape != expected:
         cell.fail(
-            f"{subject.label} returned shape {got.shape} for x of shape {x.shape}; expected {expected}"
+            f"{subject.label} returned shape {got.shape} for x of shape {shape}; expected {expected}"
         )
     return got
 
@@ -147,12 +161,28 @@ def within_bound(
         "got": got,
     }
     overspent = overspend_message(subject.label, label, verdict)
+    # NaN or Inf where the exact result is finite and a contract bounds it is an observation of
+    # its own (nan-inf-position), which no arithmetic explains: the other elements are judged
+    # without those
+    got64 = np.asarray(got, np.float64)
+    wrong = ~np.isfinite(got64) & np.isfinite(centre)
+    candidates = list(judged.compositions())
+    if wrong.any():
+        candidates.insert(0, (frozenset(), judged.contract))
     smallest = None
-    for codes, contract in judged.compositions():
-        if not _fits(got, judge, contract):
+    for codes, contract in candidates:
+        c_centre, c_bound = judge(contract)
+        flagged = wrong & np.isfinite(c_bound)
+        trial = np.where(flagged, c_centre, got64) if flagged.any() else got
+        if assess(trial, c_centre, c_bound, contract.dtype).budget_used > 1:
             continue
-        text = _describe(codes, label, cell.dtype)
-        observation = Observation(codes, text, quantity=quantity, device=device)
+        text, detail = _describe(codes, label, cell.dtype), None
+        if flagged.any():
+            text, detail = _non_finite(text, got64, flagged)
+            codes = codes | {Code.NAN_INF_POSITION}
+        if not codes:
+            continue  # within the contract after all (what it admits past its range)
+        observation = Observation(codes, text, detail, quantity, device)
         if cell.explains(observation):
             cell.deviation(subject.label, observation)
             return
@@ -160,6 +190,18 @@ def within_bound(
     if smallest is None:
         cell.fail(overspent, **evidence)
     cell.deviation(subject.label, smallest, overspent, **evidence)
+
+
+def _non_finite(text: str, got64: np.ndarray, wrong: np.ndarray) -> tuple[str, str]:
+    """The observation's text with the NaN/Inf it puts where the exact result is finite, and
+    its detail (NaN-for-finite, +Inf-for-finite, -Inf-for-finite)."""
+    index = tuple(int(i) for i in np.argwhere(wrong)[0])
+    found = int(oracle.classes(got64[index]))
+    where = (
+        f"puts {oracle.CLASS_NAMES[found]} at element {list(index)} where the exact result is "
+        f"finite ({int(wrong.sum())} of {wrong.size} elements)"
+    )
+    return " and ".join(filter(None, [where, text])), f"{oracle.SHORT_NAMES[found]}-for-finite"
 
 
 def _around(expected, bound_for, contract) -> tuple:
@@ -190,19 +232,11 @@ def _describe(codes: frozenset[Code], label: str, dtype: str) -> str:
     )
 
 
-def _fits(got, judge, contract) -> bool:
-    """Whether `got` lies within the looser `contract`'s bound."""
-    try:
-        centre, bound = judge(contract)
-    except ContractError:  # a sum too long for that accumulation to bound at all
-        return False
-    return assess(got, centre, bound, contract.dtype).budget_used <= 1
-
-
 def gradients(cell: Cell, subject: Subject, case: Case, upstream: np.ndarray):
     """The subject's (dx, dweight, dbias) for `case`, their shapes and dtypes checked first."""
     __tracebackhide__ = True
-    dx, dweight, dbias = subject.gradients(loaded_layer(subject, case), case.x, upstream)
+    layer = loaded_layer(subject, case)
+    dx, dweight, dbias = subject.gradients(layer, subject_input(subject, case), upstream)
     expected = {
         "input": case.x.shape,
         "weight": case.weight.shape,

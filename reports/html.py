@@ -1,4 +1,4 @@
-"""A self-contained HTML page for a report: the matrix, budget plots, environment, failures.
+"""A self-contained HTML page for a report: the matrix, budget plots, failures, coverage, environment.
 
 One file, inline CSS and SVG, no scripts and nothing fetched, so it opens from a CI artifact.
 """
@@ -167,6 +167,31 @@ def failures(cells: list[dict]) -> str:
     return f"<ul>{''.join(items)}</ul>"
 
 
+#: the coverage buckets the coverage table lists (size bands, layouts, how x is handed over)
+COVERED = ("rows >", "features >", "2^20+", "block-edge", "layout ", "weight ", "input ")
+
+
+def coverage(cells: list[dict]) -> str:
+    """Per bucket: the cells whose examples reached it, their examples in it, and the cells that
+    promised it and missed it (none in a complete run)."""
+    ran = [c for c in cells if c["status"] not in ("skipped", "not-run")]
+    names = sorted({b for c in ran for b in c["coverage"] if b.startswith(COVERED)})
+    names += sorted({b for c in ran for b in c.get("unreached", [])} - set(names))
+    if not names:
+        return "<p>No cell ran.</p>"
+    rows = []
+    for name in names:
+        reached = [c for c in ran if c["coverage"].get(name)]
+        missed = [c["nodeid"] for c in ran if name in c.get("unreached", [])]
+        examples = sum(c["coverage"][name] for c in reached)
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td>{len(reached)} of {len(ran)}</td><td>{examples:,}</td>"
+            f"<td>{escape(', '.join(missed)) or 'none'}</td></tr>"
+        )
+    head = "<tr><th>bucket</th><th>cells reaching it</th><th>examples</th><th>promised, unreached</th></tr>"
+    return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'
+
+
 def divergences(outcomes: list[dict]) -> str:
     rows = "".join(
         f"<tr><td><code>{escape(d['id'])}</code></td><td>{escape(d['status'])}</td><td>{escape(d['what'])}</td>"
@@ -207,6 +232,7 @@ def render(data: dict) -> str:
 <h2>Conformance matrix</h2>{matrix_tables(data)}
 <h2>Budget used per property (p50, p90, max)</h2>{plot_legend()}{plots}
 <h2>Failures</h2>{failures(cells)}
+<h2>Coverage: sizes, layouts, inputs</h2>{coverage(cells)}
 <h2>Known divergences</h2>{divergences(data["divergences"])}
 <h2>Environment</h2>{environment(data["environment"])}
 </body></html>

@@ -1,9 +1,8 @@
-"""Cases: one drawn example (shapes, bias, dtype, device, values), every draw labelled."""
+"""Cases: one drawn example (shapes, bias, dtype, device, values, memory layouts), every draw labelled."""
 
 import dataclasses
 import functools
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +10,18 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from conformance.core.formats import FORMATS
-from strategies.shapes import layer_shapes, leading_shapes, shape_pool
+from conformance.core.layout import CONTIGUOUS, WEIGHT_LAYOUTS, Layout, View, applicable
+from strategies.coverage import narrowed, reach, reaching
+from strategies.shapes import (
+    CAP_ENV,
+    Caps,
+    case_shapes,
+    layer_shapes,
+    pool_reach,
+    shape_pool,
+    shape_reach,
+    size_bands,
+)
 from strategies.values import (
     ELEMENTWISE,
     ELEMENTWISE_MAX_SIZE,
@@ -23,48 +33,16 @@ from strategies.values import (
     values,
 )
 
-#: environment variables that set the size caps when no option does
-CAP_ENV = {
-    "max_features": "CONFORMANCE_MAX_FEATURES",
-    "max_rows": "CONFORMANCE_MAX_ROWS",
-}
+__all__ = ["CAP_ENV", "Caps", "Case", "cases"]
 
-
-@dataclass(frozen=True)
-class Caps:
-    """Size caps: features per layer side and rows (product of the leading dims) per case."""
-
-    max_features: int = 32
-    max_rows: int = 64
-    #: draw shapes from a fixed pool of this many (subjects that compile every new shape), or any
-    shapes: int | None = None
-
-    @classmethod
-    def from_env(cls, **given: int | None) -> "Caps":
-        """Caps from explicit values, else the environment, else the defaults."""
-        values = {}
-        for field, var in CAP_ENV.items():
-            value = given.get(field)
-            if value is None and os.environ.get(var):
-                value = _positive(var, os.environ[var])
-            if value is not None:
-                values[field] = value
-        return cls(**values)
-
-
-def _positive(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {text!r}")
-    return value
+#: how a subject receives x: a numpy array, or its framework's own tensor (built in the layout)
+INPUT_KINDS = ("array", "tensor")
 
 
 @dataclass(frozen=True)
 class Case:
-    """One example: x (*leading, in), canonical weight (out, in) and bias (out,) or None, in `dtype`."""
+    """One example: x (*leading, in), canonical weight (out, in) and bias (out,) or None, in
+    `dtype`; the layouts x and the weight are handed over in, and whether x goes as a tensor."""
 
     dtype: str
     device: str
@@ -76,14 +54,18 @@ class Case:
     specials: tuple[str, ...] = ()
     #: how numpy filled the operands (None: drawn element by element, or built otherwise)
     values: Values | None = None
+    layout: Layout = CONTIGUOUS
+    weight_layout: Layout = CONTIGUOUS
+    kind: str = "array"
 
     def __repr__(self) -> str:
         bias = "bias" if self.has_bias else "no bias"
         values = self.values or self.family
         specials = f", specials {list(self.specials)}" if self.specials else ""
         return (
-            f"Case({self.dtype} on {self.device}: x {self.x.shape}, "
-            f"{self.in_features} -> {self.out_features} features, {bias}, values {values}{specials})"
+            f"Case({self.dtype} on {self.device}: x {self.x.shape} as a {self.layout} "
+            f"{self.kind}, {self.in_features} -> {self.out_features} features, weight from a "
+            f"{self.weight_layout} array, {bias}, values {values}{specials})"
         )
 
     @property
@@ -93,15 +75,33 @@ class Case:
 
     def arrays(self) -> dict[str, np.ndarray | None]:
         """What a reproducer stores to rebuild this example (`from_arrays`)."""
-        return {"x": self.x, "weight": self.weight, "bias": self.bias}
+        return {
+            "x": self.x,
+            "weight": self.weight,
+            "bias": self.bias,
+            "layout": np.array(self.layout.encode()),
+            "weight_layout": np.array(self.weight_layout.encode()),
+            "kind": np.array(self.kind),
+        }
 
     @classmethod
     def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Case":
-        return cls(dtype, device, arrays["x"], arrays["weight"], arrays.get("bias"), "replayed")
+        def layout(name: str) -> Layout:
+            return Layout.decode(str(arrays[name])) if name in arrays else CONTIGUOUS
+
+        return cls(
+            dtype, device, arrays["x"], arrays["weight"], arrays.get("bias"), "replayed",
+            layout=layout("layout"), weight_layout=layout("weight_layout"),
+            kind=str(arrays.get("kind", "array")),
+        )  # fmt: skip
 
     @property
     def leading(self) -> tuple[int, ...]:
         return self.x.shape[:-1]
+
+    @property
+    def rows(self) -> int:
+        return math.prod(self.leading)
 
     @property
     def in_features(self) -> int:
@@ -113,7 +113,15 @@ class Case:
 
     def flat_x(self) -> np.ndarray:
         """x as the 2-D batch (rows, in), rows being the product of the leading dims."""
-        return self.x.reshape(math.prod(self.leading), self.in_features)
+        return self.x.reshape(self.rows, self.in_features)
+
+    def x_view(self) -> View:
+        """x in its layout: a view of a new base (build it in a framework with View.build)."""
+        return self.layout.arrange(self.x)
+
+    def weight_source(self) -> np.ndarray:
+        """The weight as the array a subject loads it from: a view in its layout."""
+        return self.weight_layout.arrange(self.weight).array()
 
     @property
     def has_bias(self) -> bool:
@@ -128,6 +136,9 @@ class Case:
             "dtype": self.dtype,
             "device": self.device,
             "values": self.family,
+            "layout": str(self.layout),
+            "weight_layout": str(self.weight_layout),
+            "input": self.kind,
         }
 
     def coverage(self) -> list[str]:
@@ -136,6 +147,10 @@ class Case:
             f"leading rank {len(self.leading)}",
             "bias on" if self.has_bias else "bias off",
             f"values {self.family}",
+            f"layout {self.layout.name}",
+            f"weight {self.weight_layout.name}",
+            f"input {self.kind}",
+            *size_bands(self.rows, self.in_features, self.out_features),
         ]
         if 0 in self.leading:
             buckets.append("zero-size batch")
@@ -149,22 +164,64 @@ class Case:
         return buckets
 
 
-@functools.cache
-def case_shapes(
-    caps: Caps, min_leading_dims: int, out_features: int | None, zero_size: bool = False
-):
-    """(leading shape, in_features, out_features, bias) in one draw; out_features fixed when
-    given; from a fixed pool of `caps.shapes` shapes when the caps say so."""
+def case_reach(
+    caps: Caps,
+    min_leading_dims: int = 1,
+    out_features: int | None = None,
+    zero_size: bool = False,
+    ndim: int = 2,
+) -> frozenset[str]:
+    """The buckets a cell drawing these cases reaches in every run (coverage steering asks for
+    them): the size bands its caps allow, every applicable layout of x and of the weight source,
+    and each input kind its subjects take."""
     if caps.shapes:
         pool = shape_pool(caps.max_rows, caps.max_features, caps.shapes,
                           min_leading_dims, out_features, zero_size)  # fmt: skip
-        return st.tuples(st.sampled_from(pool), st.booleans()).map(lambda t: (*t[0], t[1]))
-    leading = leading_shapes(caps.max_rows, min_dims=min_leading_dims, zero_size=zero_size)
-    if out_features is None:
-        layer = layer_shapes(caps.max_features)
+        sizes = pool_reach(pool)
     else:
-        layer = st.tuples(st.integers(0, caps.max_features), st.just(out_features))
-    return st.tuples(leading, layer, st.booleans()).map(lambda t: (t[0], *t[1], t[2]))
+        sizes = shape_reach(caps, rows=not zero_size and ndim >= 2, out_free=out_features is None)
+    kinds = INPUT_KINDS if caps.tensors else INPUT_KINDS[:1]
+    return frozenset(
+        sizes
+        | {f"layout {name}" for name in applicable(ndim)}
+        | {f"weight {name}" for name in WEIGHT_LAYOUTS}
+        | {f"input {kind}" for kind in kinds}
+    )
+
+
+@functools.cache
+def layouts(ndim: int, names: tuple[str, ...] | None = None) -> st.SearchStrategy[Layout]:
+    """A layout for an operand of `ndim` dims (shrinking toward contiguous): a step of 2 or 3
+    along any axis, an offset of 1 to 7 elements (drawn in one flat tuple: cheap to draw)."""
+
+    def built(drawn: tuple[str, int, int, int]) -> Layout:
+        name, axis, step, offset = drawn
+        if name == "strided":
+            return Layout(name, axis=axis, step=step)
+        return Layout(name, offset=offset) if name == "offset" else Layout(name)
+
+    choices = (st.sampled_from(names or applicable(ndim)), st.integers(0, ndim - 1),
+               st.integers(2, 3), st.integers(1, 7))  # fmt: skip
+    return st.tuples(*choices).map(built)
+
+
+def fitted(x: np.ndarray, layout: Layout) -> np.ndarray:
+    """x as its layout can hold it: for a broadcast, every row is the first one."""
+    rows = math.prod(x.shape[:-1])
+    if layout.name != "broadcast" or rows == 0:
+        return x
+    return np.ascontiguousarray(np.broadcast_to(x.reshape(rows, x.shape[-1])[0], x.shape))
+
+
+@functools.cache
+def handover(ndim: int, caps: Caps) -> st.SearchStrategy[tuple[Layout, Layout, str]]:
+    """(x layout, weight layout, input kind), only those that reach the caps' aim if it names one."""
+    kinds = narrowed(caps.aim, "input", INPUT_KINDS) if caps.tensors else ("array",)
+    return st.tuples(
+        layouts(ndim, narrowed(caps.aim, "layout", applicable(ndim))),
+        layouts(2, narrowed(caps.aim, "weight", WEIGHT_LAYOUTS)),
+        st.sampled_from(kinds),
+    )
 
 
 def _operands(draw, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool):
@@ -186,8 +243,10 @@ def _operands(draw, dtype: str, x_shape: tuple[int, ...], out_features: int, bia
 def _cases(draw, dtype, device, caps, min_leading_dims, out_features, zero_size) -> Case:
     shapes = case_shapes(caps, min_leading_dims, out_features, zero_size)
     leading, in_f, out_f, bias = draw(shapes)
+    layout, weight_layout, kind = draw(handover(len(leading) + 1, caps))
     spec, x, weight, b = _operands(draw, dtype, (*leading, in_f), out_f, bias)
-    case = Case(dtype, device, x, weight, b, spec.family, values=spec)
+    case = Case(dtype, device, fitted(x, layout), weight, b, spec.family, values=spec,
+                layout=layout, weight_layout=weight_layout, kind=kind)  # fmt: skip
     for bucket in case.coverage():
         event(bucket)
     return case
@@ -204,34 +263,46 @@ def cases(
     zero_size: bool = False,
 ) -> st.SearchStrategy[Case]:
     """Whole cases; `out_features` fixes the output size, `zero_size` forces an empty batch."""
-    return _cases(dtype, device, caps, min_leading_dims, out_features, zero_size)
+    return reaching(
+        _cases(dtype, device, caps, min_leading_dims, out_features, zero_size),
+        case_reach(caps, min_leading_dims, out_features, zero_size),
+    )
 
 
 @st.composite
 def _rank1_cases(draw, dtype, device, caps) -> Case:
     _, in_f, out_f, bias = draw(case_shapes(caps, 1, None))
+    layout, weight_layout, kind = draw(handover(1, caps))
     spec, x, weight, b = _operands(draw, dtype, (1, in_f), out_f, bias)
-    return Case(dtype, device, x[0], weight, b, spec.family, values=spec)
+    return Case(dtype, device, x[0], weight, b, spec.family, values=spec,
+                layout=layout, weight_layout=weight_layout, kind=kind)  # fmt: skip
 
 
 @functools.cache
 def rank1_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Cases whose x has no leading dims at all: shape (in,)."""
-    return _rank1_cases(dtype, device, caps)
+    return reaching(_rank1_cases(dtype, device, caps), case_reach(caps, ndim=1))
 
 
 def refilled(case: Case, spec: Values) -> Case:
-    """`case`'s shapes with the values of `spec`."""
+    """`case`'s shapes and layouts with the values of `spec`."""
     x, weight, bias = fill(
         spec, case.x.shape, case.out_features, case.has_bias, FORMATS[case.dtype]
     )
-    return Case(case.dtype, case.device, x, weight, bias, spec.family, values=spec)
+    return dataclasses.replace(case, x=fitted(x, case.layout), weight=weight, bias=bias,
+                               family=spec.family, values=spec)  # fmt: skip
+
+
+def derived(strategy: st.SearchStrategy, base: st.SearchStrategy) -> st.SearchStrategy:
+    """`strategy`, built from `base`, promising what `base` promises."""
+    return reaching(strategy, reach(base))
 
 
 @functools.cache
 def bias_off_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Cases whose layer has no bias."""
-    return cases(dtype, device, caps).map(lambda case: dataclasses.replace(case, bias=None))
+    base = cases(dtype, device, caps)
+    return derived(base.map(lambda case: dataclasses.replace(case, bias=None)), base)
 
 
 @functools.cache

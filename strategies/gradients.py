@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.core.formats import FORMATS, Format
-from strategies.cases import Caps, Case, cases, refilled
+from strategies.cases import Caps, Case, cases, derived, refilled
 from strategies.values import FAMILIES, Values, fill_one, magnitude_cap, to_format, values
 
 UPSTREAM_FAMILIES = tuple(f for f in FAMILIES if f != "ones")
@@ -67,13 +67,14 @@ def _backward(draw, dtype: str, device: str, caps: Caps, zero_size: bool) -> Bac
 @functools.cache
 def backward(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Backward]:
     """A case and a random upstream gradient of the output's shape."""
-    return _backward(dtype, device, caps, False)
+    return derived(_backward(dtype, device, caps, False), cases(dtype, device, caps))
 
 
 @functools.cache
 def empty_backward(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Backward]:
     """A backward example whose batch is empty (a zero-size leading dim)."""
-    return _backward(dtype, device, caps, True)
+    base = cases(dtype, device, caps, zero_size=True)
+    return derived(_backward(dtype, device, caps, True), base)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def _repeated(draw, dtype: str, device: str, caps: Caps) -> Repeated:
 @functools.cache
 def repeated(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Repeated]:
     """A backward example, after another of the same shapes and other values on the same layer."""
-    return _repeated(dtype, device, caps)
+    return derived(_repeated(dtype, device, caps), backward(dtype, device, caps))
 
 
 @dataclass(frozen=True)
@@ -158,4 +159,4 @@ def _trainings(draw, dtype: str, device: str, caps: Caps) -> Training:
 def trainings(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Training]:
     """1-5 SGD steps on one layer; the rate is a power of two, so every framework applies exactly
     the same rate."""
-    return _trainings(dtype, device, caps)
+    return derived(_trainings(dtype, device, caps), cases(dtype, device, caps))

@@ -8,7 +8,9 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from conformance.core.formats import FORMATS, Format
-from strategies.cases import Caps, Case, case_shapes, cases
+from strategies.cases import Caps, Case, case_reach, cases, derived, fitted, handover
+from strategies.coverage import reaching
+from strategies.shapes import case_shapes
 from strategies.values import SEEDS
 
 SPECIALS = ("nan", "inf", "-inf", "0", "-0", "subnormal", "-subnormal")
@@ -41,7 +43,10 @@ def _special_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
         )
         placements = draw(st.lists(where, min_size=1, max_size=4))
         for name, position, value in placements:
-            arrays[name].reshape(-1)[position % arrays[name].size] = special_value(value, fmt)
+            if name == "x" and case.layout.name == "broadcast":  # one column of the shared row
+                arrays[name][..., position % case.in_features] = special_value(value, fmt)
+            else:
+                arrays[name].reshape(-1)[position % arrays[name].size] = special_value(value, fmt)
             event(f"special {value}")
     return replace(
         case,
@@ -56,7 +61,7 @@ def _special_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
 @functools.cache
 def special_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Regular cases with one to four special values written into a non-empty x, weight or bias."""
-    return _special_cases(dtype, device, caps)
+    return derived(_special_cases(dtype, device, caps), cases(dtype, device, caps))
 
 
 @functools.cache
@@ -70,14 +75,21 @@ def subnormal_shapes(caps: Caps, max_in: int):
 @st.composite
 def _subnormal_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
     fmt = FORMATS[dtype]
-    leading, in_f, out_f, bias = draw(subnormal_shapes(caps, (2**fmt.precision - 8) // 8))
+    leading, in_f, out_f, bias = draw(subnormal_shapes(caps, subnormal_inputs(fmt)))
+    layout, weight_layout, kind = draw(handover(len(leading) + 1, caps))
     multiples = draw(st.integers(1, 4))  # subnormal multiples up to this many times s
     rng = np.random.default_rng(draw(SEEDS))
     x = rng.integers(-multiples, multiples + 1, size=(*leading, in_f)) * fmt.subnormal
     weight = rng.integers(-2, 3, size=(out_f, in_f)).astype(fmt.numpy)
     b = rng.integers(-multiples, multiples + 1, size=out_f) * fmt.subnormal if bias else None
-    return Case(dtype, device, x.astype(fmt.numpy), weight,
-                None if b is None else b.astype(fmt.numpy), "subnormal-multiples")  # fmt: skip
+    return Case(dtype, device, fitted(x.astype(fmt.numpy), layout), weight,
+                None if b is None else b.astype(fmt.numpy), "subnormal-multiples",
+                layout=layout, weight_layout=weight_layout, kind=kind)  # fmt: skip
+
+
+def subnormal_inputs(fmt: Format) -> int:
+    """The most inputs a subnormal case has: its sums stay exact multiples of s below 2**precision * s."""
+    return (2**fmt.precision - 8) // 8
 
 
 @functools.cache
@@ -86,4 +98,8 @@ def subnormal_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Ca
     small-integer weights. Every product and partial sum is an exact multiple of s below
     2**precision * s, so a conformant (gradual-underflow) implementation returns the exact result,
     bit for bit."""
-    return _subnormal_cases(dtype, device, caps)
+    most = subnormal_inputs(FORMATS[dtype])
+    # promised: what the caps reach with at most `most` inputs (out may reach further)
+    narrowed = replace(caps, max_features=min(caps.max_features, most),
+                       large_features=min(caps.large_features, most))  # fmt: skip
+    return reaching(_subnormal_cases(dtype, device, caps), case_reach(narrowed))

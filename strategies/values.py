@@ -58,9 +58,10 @@ class Values:
 
 
 def _exponents(fmt: Format, cap: float) -> tuple[int, int]:
-    """The lowest binade wide exponents may start from and the highest within the cap."""
+    """The lowest binade wide exponents may start from and the highest within the cap (a cap
+    below 2^-3, as large shapes give an upstream gradient, leaves one binade)."""
     hi = int(math.log2(cap)) - 1
-    return max(int(math.log2(fmt.tiny)) + 1, -(hi + 8)), hi
+    return min(max(int(math.log2(fmt.tiny)) + 1, -(hi + 8)), hi), hi
 
 
 @functools.cache

@@ -58,6 +58,11 @@ BAD_OPTIONS = {
         ["--example-db", "db", "--hypothesis-seed", "3"],
         "--example-db: Hypothesis uses no example database under --hypothesis-seed",
     ),
+    "tail share past 1": (["--tail", "2"], "--tail: '2' is not a share from 0 to 1"),
+    "tail size not a number": (
+        ["--large-rows", "many"],
+        "--large-rows: 'many' is not a positive integer",
+    ),
     "missing registry": (
         ["--divergences", "nowhere.toml"],
         "divergence registry nowhere.toml: cannot read it",

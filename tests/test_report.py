@@ -2,6 +2,7 @@
 and what a crashed worker or an interrupted run leaves behind."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -246,4 +247,6 @@ def test_verbose_lines_say_how_many_examples_each_cell_checked(
         "--dtypes",
         "float32",
     )
-    assert "PASSED (100 examples, worst budget used" in run.output, run.output[-2000:]
+    # 100 drawn, and one aimed at each promised bucket they missed
+    found = re.search(r"PASSED \((\d+) examples, worst budget used", run.output)
+    assert found and int(found.group(1)) >= 100, run.output[-2000:]

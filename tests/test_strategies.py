@@ -2,14 +2,18 @@
 
 import math
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
+from conformance.cell import buckets
 from conformance.core import oracle
 from conformance.core.formats import DTYPES, FORMATS
+from conformance.core.layout import LAYOUTS, Layout
+from conformance.subjects.torch_linear import torch_tensor
 from strategies import (
     Caps,
     cases,
@@ -17,7 +21,10 @@ from strategies import (
     special_cases,
     subnormal_cases,
 )
-from strategies.shapes import leading_shapes, shape_pool
+from strategies.cases import fitted
+from strategies.coverage import reach
+from strategies.inputs import float_inputs, integer_inputs
+from strategies.shapes import MAX_ELEMENTS, MAX_MACS, leading_shapes, shape_pool
 from strategies.specials import SPECIALS
 from strategies.values import Values, values
 
@@ -175,3 +182,52 @@ def test_value_families_shrink_toward_simple_values():
     assert set(np.abs(ints.x).ravel().tolist()) <= {0.0, 1.0}
     uniform = find(drawn, lambda c: c.family == "uniform" and c.x.size >= 4, settings=quick)
     assert uniform.values.scales == (0, 0, 0) and np.abs(uniform.x).max() <= 1
+
+
+# -- sizes, layouts, inputs (the reach of issue-sized inputs) --------------------------------------
+TAIL = Caps(tail=1.0, tensors=True)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None, database=None)
+@given(data=st.data())
+def test_the_tail_keeps_its_caps(data):
+    case = data.draw(cases("float32", "cpu", TAIL))
+    rows, n, out = math.prod(case.leading), case.in_features, case.out_features
+    assert rows <= TAIL.large_rows and max(n, out) <= TAIL.large_features
+    assert max(rows * n, n * out, rows * out) <= MAX_ELEMENTS and rows * n * out <= MAX_MACS
+    assert max(rows, n, out) > min(TAIL.max_rows, TAIL.max_features)  # it is the tail
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [cases, rank1_cases, special_cases, float_inputs, integer_inputs],
+    ids=lambda s: s.__name__,
+)
+def test_every_promised_bucket_has_an_example_aimed_at_it(strategy):
+    """What coverage aiming relies on: the strategy built with caps aimed at a bucket draws
+    examples in it (the plugin draws one for each bucket a cell's examples missed)."""
+    caps = Caps(tail=0.04, tensors=True)
+    promised = reach(strategy("float32", "cpu", caps))
+    assert {"rows > 512", "layout fortran", "weight strided", "input tensor"} & promised
+    for bucket in sorted(promised):
+        aimed = strategy("float32", "cpu", replace(caps, aim=bucket))
+        find(aimed, lambda e, b=bucket: b in buckets(e), settings=settings(database=None))
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_a_layout_holds_its_values_exactly_and_is_a_view(name):
+    values = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    layout = Layout(name, axis=1, step=2, offset=3)
+    view = layout.arrange(fitted(values, layout))
+    held = view.array()
+    assert np.array_equal(held, fitted(values, layout)) and held.shape == values.shape
+    assert np.shares_memory(held, view.base)
+    packed = name in ("contiguous", "offset")  # an offset view is packed, past the buffer's start
+    assert held.flags.c_contiguous == packed
+    tensor = torch_tensor(view, "cpu")
+    assert np.array_equal(tensor.numpy(), held) and tensor.is_contiguous() == packed
+
+
+def test_the_memory_between_a_views_elements_holds_nan():
+    view = Layout("strided", axis=0, step=2).arrange(np.ones((3, 2), np.float32))
+    assert np.isnan(view.base).sum() == view.base.size - 6

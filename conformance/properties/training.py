@@ -5,19 +5,20 @@ import functools
 from conformance.core import oracle
 from conformance.core.budget import limit
 from conformance.core.contract import chained_bound, sgd_bound
-from conformance.core.observation import ARITHMETIC, Quantity
+from conformance.core.observation import BOUNDED, Quantity
 from conformance.property import declare, within_bound
 from conformance.subjects import loaded_layer
 from strategies.gradients import Backward, Training, backward, trainings
 
 
-@declare(strategy=trainings, example=Training, shows=ARITHMETIC, needs=("train",))
+@declare(strategy=trainings, example=Training, shows=BOUNDED, needs=("train",))
 def sgd_steps_track_the_exact_trajectory(cell, subject, training):
     """k plain SGD steps with the framework's optimizer keep weight (= kernel^T) and bias within the
     contract's k-step bound of the exact trajectory (contract.sgd_bound, which grows with k)."""
     case, rate, dtype = training.case, training.learning_rate, training.case.dtype
     layer = loaded_layer(subject, case)
-    subject.train(layer, list(training.batches), rate)
+    (_, upstream), *later = training.batches  # the first x goes in the case's layout
+    subject.train(layer, [(case.x_view().array(), upstream), *later], rate)
     weight, bias = subject.read(layer)
     steps = len(training.batches)
     for name, quantity, got, start, gradient in (
@@ -37,11 +38,11 @@ def sgd_steps_track_the_exact_trajectory(cell, subject, training):
         )  # fmt: skip
 
 
-@declare(strategy=backward, example=Backward, shows=ARITHMETIC, needs=("second_derivative",))
+@declare(strategy=backward, example=Backward, shows=BOUNDED, needs=("second_derivative",))
 def second_derivative_within_bound(cell, subject, example):
     """d ||dL/dx||^2 / dW = 2 G^T (G W) is within the bound chained through dL/dx = G W."""
     case, upstream = example.case, example.upstream
-    got = subject.second_derivative(loaded_layer(subject, case), case.x, upstream)
+    got = subject.second_derivative(loaded_layer(subject, case), case.x_view().array(), upstream)
     if getattr(got, "shape", None) != case.weight.shape:
         cell.fail(
             f"{subject.label} returned a second derivative of shape {getattr(got, 'shape', None)}"

@@ -47,22 +47,24 @@ def resolve(spec: str) -> Subject:
     return subject
 
 
-@functools.lru_cache(maxsize=1024)
-def pooled_layer(
-    subject: Subject,
-    in_features: int,
-    out_features: int,
-    bias: bool,
-    dtype: str,
-    device: str,
+def _build(
+    subject: Subject, in_features: int, out_features: int, bias: bool, dtype: str, device: str
 ):
-    """One layer per subject x shape x bias x dtype x device, built once and reused across examples."""
     return subject.build(in_features, out_features, bias, dtype, device)
 
 
+#: one layer per subject x shape x bias x dtype x device, built once and reused across examples
+pooled_layer = functools.lru_cache(maxsize=1024)(_build)
+#: layers with more weights than this (the tail's) are kept only while the next examples reuse them
+POOLED_WEIGHTS = 2**16
+recent_large_layer = functools.lru_cache(maxsize=2)(_build)
+
+
 def loaded_layer(subject: Subject, case):
-    """The pooled layer for `case` with the case's weights loaded (every parameter overwritten)."""
-    layer = pooled_layer(
+    """The pooled layer for `case` with the case's weights loaded (every parameter overwritten),
+    the weight from an array in the case's weight layout."""
+    large = case.in_features * case.out_features > POOLED_WEIGHTS
+    layer = (recent_large_layer if large else pooled_layer)(
         subject,
         case.in_features,
         case.out_features,
@@ -70,7 +72,7 @@ def loaded_layer(subject: Subject, case):
         case.dtype,
         case.device,
     )
-    subject.load(layer, case.weight, case.bias)
+    subject.load(layer, case.weight_source(), case.bias)
     return layer
 
 

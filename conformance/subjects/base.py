@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from conformance.core.contract import Contract, device_contract
+from conformance.core.layout import View
 
 
 class Subject:
@@ -94,12 +95,19 @@ class Subject:
         """The layer's parameters in canonical layout and dtype; bias None when it has none."""
         raise NotImplementedError
 
-    def forward(self, layer, x: np.ndarray) -> np.ndarray:
-        """Call the layer on x (..., in) and return its result on the host as a numpy array."""
+    def forward(self, layer, x) -> np.ndarray:
+        """Call the layer on x (..., in), a numpy array in any memory layout (or this subject's own
+        tensor, from `tensor`), and return its result on the host as a numpy array."""
+        raise NotImplementedError
+
+    # -- optional: inputs as the framework's own tensors -------------------------------------
+    def tensor(self, view: View, device: str):
+        """x as this framework's own tensor on `device`, laid out as `view` says: its base
+        converted, then the view operations applied with the framework's own (View.build)."""
         raise NotImplementedError
 
     # -- optional: backward pass and training ---------------------------------------------
-    def gradients(self, layer, x: np.ndarray, upstream: np.ndarray):
+    def gradients(self, layer, x, upstream: np.ndarray):
         """For L = sum(upstream * layer(x)): (dL/dx, dL/dweight (out, in), dL/dbias or None), fresh each call."""
         raise NotImplementedError
 

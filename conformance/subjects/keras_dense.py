@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from conformance.core.layout import ViewOps
 from conformance.subjects.base import Subject
 from conformance.subjects.keras_autodiff import AUTODIFF, variables
 from conformance.subjects.torch_linear import prepare_torch, torch_precision_flags
@@ -203,6 +204,12 @@ class KerasDense(Subject):
         with self.scope(layer.conformance_device):
             return self.autodiff().host(layer(x))
 
+    def tensor(self, view, device):
+        ops = self.keras().ops
+        views = ViewOps(permute=ops.transpose, broadcast=ops.broadcast_to, reshape=ops.reshape)
+        with self.scope(device):
+            return view.build(views, ops.convert_to_tensor(view.base))
+
     # -- the backward pass, through the backend's own autodiff ------------------------------------
     def autodiff(self):
         return AUTODIFF[self.backend()]()
@@ -256,6 +263,13 @@ class TfKerasDense(KerasDense):
 
         kind, index = device_parts(device)
         return tf.device(f"/{kind.upper()}:{index}")
+
+    def tensor(self, view, device):
+        import tensorflow as tf
+
+        views = ViewOps(permute=tf.transpose, broadcast=tf.broadcast_to, reshape=tf.reshape)
+        with self.scope(device):
+            return view.build(views, tf.convert_to_tensor(view.base))
 
     def environment(self):
         keras = self.keras()

@@ -1,10 +1,12 @@
 """Subject `torch`: torch.nn.Linear, weight (out, in) in the canonical layout already."""
 
 import contextlib
+import warnings
 
 import numpy as np
 
 from conformance.core.formats import FORMATS
+from conformance.core.layout import View, ViewOps
 from conformance.subjects.base import Subject
 
 
@@ -14,13 +16,34 @@ def torch_dtype(dtype: str):
     return getattr(torch, dtype)
 
 
-def to_tensor(array: np.ndarray, device: str):
-    """A tensor holding `array` exactly; shares memory with it where torch can (not bfloat16)."""
+def to_tensor(array, device: str):
+    """A tensor holding `array` exactly, in its memory layout: on the CPU a view of the numpy
+    array's memory (bfloat16 too, through its bits); a tensor goes through, moved to `device`."""
     import torch
 
-    if array.dtype == FORMATS["bfloat16"].numpy:
-        return torch.from_numpy(array.astype(np.float32)).to(device=device, dtype=torch.bfloat16)
-    return torch.from_numpy(array).to(device)
+    if isinstance(array, torch.Tensor):
+        return array.to(device)
+    with warnings.catch_warnings():
+        # a read-only array (a case's operand may be one) shares its memory all the same: the
+        # layer never writes to its input, and call_mutates_neither_input_nor_weights checks that
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+        if array.dtype == FORMATS["bfloat16"].numpy:
+            bits = torch.from_numpy(array.view(np.uint16))
+            return bits.view(torch.bfloat16).to(device)
+        return torch.from_numpy(array).to(device)
+
+
+def _torch_views() -> ViewOps:
+    return ViewOps(
+        permute=lambda a, axes: a.permute(*axes),
+        broadcast=lambda a, shape: a.expand(*shape),
+        reshape=lambda a, shape: a.reshape(shape),
+    )
+
+
+def torch_tensor(view: View, device: str):
+    """The view built on `device` with torch's view operations: a strided tensor of its base."""
+    return view.build(_torch_views(), to_tensor(view.base, device))
 
 
 def to_numpy(tensor) -> np.ndarray:
@@ -134,6 +157,9 @@ class TorchLinear(Subject):
 
         with torch.no_grad():
             return to_numpy(layer(to_tensor(x, layer.weight.device)))
+
+    def tensor(self, view, device):
+        return torch_tensor(view, device)
 
     def gradients(self, layer, x, upstream):
 
