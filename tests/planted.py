@@ -17,6 +17,11 @@ class _Planted(TorchLinear):
     """A torch subject with a bug planted by the subclass."""
 
 
+def host(x) -> np.ndarray:
+    """x as a numpy array, whether it came as one or as a torch tensor (a planted kernel in numpy)."""
+    return to_numpy(to_tensor(x, "cpu"))
+
+
 class _PlantedKeras(KerasDense):
     """A Keras subject with a bug planted by the subclass, named by its own name, not its backend."""
 
@@ -102,6 +107,7 @@ class HalfAccumulation(_Planted):
         weight, bias = self.read(layer)
         if weight.dtype != np.float16:
             return super().forward(layer, x)
+        x = host(x)
         total = np.zeros((*x.shape[:-1], weight.shape[0]), np.float16)
         for i in range(x.shape[-1]):  # products are exact in float32, then rounded
             product = x[..., i, None].astype(np.float32) * weight[:, i].astype(np.float32)
@@ -117,7 +123,7 @@ class BatchingBugFromRank3(_Planted):
     def forward(self, layer, x):
         if x.ndim < 3:
             return super().forward(layer, x)
-        scrambled = np.ascontiguousarray(np.swapaxes(x, 0, 1)).reshape(x.shape)
+        scrambled = np.ascontiguousarray(np.swapaxes(host(x), 0, 1)).reshape(x.shape)
         return super().forward(layer, scrambled)
 
 
@@ -138,7 +144,8 @@ class PromotesHalfToFloat32(_Planted):
 
 
 class InputMutated(_Planted):
-    """Scales the input in place by 2 and halves x W^T: right values, clobbered input."""
+    """Scales the input in place by 2 and halves x W^T: right values, clobbered input (a stride-0
+    broadcast, whose elements share memory, is left alone: torch refuses to write to it)."""
 
     name = "planted-input-mutated"
 
@@ -147,8 +154,10 @@ class InputMutated(_Planted):
 
         with torch.no_grad():
             xt = to_tensor(x, "cpu")
-            xt.mul_(2)
-            y = torch.nn.functional.linear(xt, layer.weight) / 2
+            scale = 1 if 0 in xt.stride() else 2
+            if scale != 1:
+                xt.mul_(scale)
+            y = torch.nn.functional.linear(xt, layer.weight) / scale
             return to_numpy(y if layer.bias is None else y + layer.bias)
 
 
@@ -223,6 +232,7 @@ class SubnormalsFlushed(_Planted):
     name = "planted-subnormals-flushed"
 
     def forward(self, layer, x):
+        x = host(x)
         tiny = ml_dtypes.finfo(x.dtype).smallest_normal
         x = np.where(np.abs(x.astype(np.float64)) < tiny, 0, x).astype(x.dtype)
         return super().forward(layer, x)
@@ -378,8 +388,61 @@ class SecondDeviceDropsBias(_Planted):
         if not layer.stand_in or layer.bias is None:
             return super().forward(layer, x)
         weight, _ = self.read(layer)
-        product = x.astype(np.float64) @ weight.astype(np.float64).T
+        product = host(x).astype(np.float64) @ weight.astype(np.float64).T
         return product.astype(weight.dtype)
+
+
+class WrongBeyondSize(_Planted):
+    """A kernel that takes another path past 256 input features, and gets it slightly wrong
+    (each result scaled by 1 + 2^-10): only the tail of large shapes meets it."""
+
+    name = "planted-wrong-beyond-256"
+
+    def forward(self, layer, x):
+        y = super().forward(layer, x)
+        return y * np.float32(1 + 2**-10) if layer.in_features > 256 else y
+
+
+class StridedReadAsContiguous(_Planted):
+    """A kernel that reads a non-contiguous input's memory as if it were contiguous."""
+
+    name = "planted-strided-as-contiguous"
+
+    def forward(self, layer, x):
+        import torch
+
+        t = to_tensor(x, "cpu")
+        if not t.is_contiguous():
+            packed = torch.empty(t.shape, dtype=t.dtype).stride()
+            t = t.as_strided(t.shape, packed, t.storage_offset())
+        return super().forward(layer, t)
+
+
+class MixedInputThroughFloat16(_PlantedKeras):
+    """Casts an input of another floating dtype to float16 before the layer casts it to its own."""
+
+    name = "planted-mixed-via-float16"
+
+    def forward(self, layer, x):
+        import keras
+
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if dtype.startswith("float") and dtype != layer.compute_dtype:
+            x = keras.ops.cast(x, "float16")
+        return super().forward(layer, x)
+
+
+class IntegerInputWrapsToInt8(_PlantedKeras):
+    """Converts integer input through int8 (wrapping) before the layer's own conversion."""
+
+    name = "planted-integer-via-int8"
+
+    def forward(self, layer, x):
+        import keras
+
+        if keras.backend.standardize_dtype(x.dtype) in ("int32", "int64", "uint8"):
+            x = keras.ops.cast(keras.ops.cast(x, "int8"), "int32")
+        return super().forward(layer, x)
 
 
 #: planted subject -> (property that must report it, dtypes the bug shows on)
@@ -433,6 +496,10 @@ PLANTED = {
         "zero_size_batch_gives_zero_parameter_gradients",
         ("float16", "float32"),
     ),
+    WrongBeyondSize: ("forward_within_bound", ("float32",)),
+    StridedReadAsContiguous: ("forward_within_bound", ("float32",)),
+    MixedInputThroughFloat16: ("float_input_is_cast_to_the_layer_dtype", ("float32",)),
+    IntegerInputWrapsToInt8: ("integer_input_is_converted_to_the_layer_dtype", ("float32",)),
 }
 
 #: bugs that leave the forward result right: their forward cells must still pass

@@ -115,7 +115,11 @@ def test_an_entry_no_example_met_is_information_not_a_warning(suite, tmp_path):
     path = tmp_path / "registry.toml"
     path.write_text(
         entry(id="never-met", observations='"flush-to-zero"')
-        + entry(id="skipped", observations='"nan-inf-position"')
+        + entry(
+            id="skipped",
+            observations='"nan-inf-position"',
+            properties='["nan_and_inf_positions_agree"]',
+        )
         + entry(id="elsewhere", observations='"default-bias"')
     )
     run = suite("conformance/test_properties.py", "-k", "(forward_within_bound or nan_and_inf) and float32",

@@ -40,6 +40,9 @@ ARITHMETIC = (
     Code.REDUCED_ACCUMULATION,
     Code.FLUSH_TO_ZERO,
 )
+#: what a comparison against a bound can show: looser arithmetic, or NaN/Inf where the exact
+#: result is finite (every finite element within its bound)
+BOUNDED = frozenset({*ARITHMETIC, Code.NAN_INF_POSITION})
 
 
 class Quantity(StrEnum):

@@ -3,12 +3,12 @@
 from dataclasses import replace
 
 from conformance.core import oracle
-from conformance.core.observation import ARITHMETIC, Quantity
+from conformance.core.observation import BOUNDED, Quantity
 from conformance.property import declare, forward, within_bound
 from strategies import cases
 
 
-@declare(strategy=cases, shows=ARITHMETIC, cross_device=True)
+@declare(strategy=cases, shows=BOUNDED, cross_device=True)
 def device_agrees_with_cpu(cell, subject, case):
     """The same case on `device` and on the CPU: each result within its own contract's bound of the
     oracle (so the two differ by at most the sum of both bounds)."""

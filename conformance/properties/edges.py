@@ -4,13 +4,13 @@ import numpy as np
 
 from conformance.core import oracle
 from conformance.core.formats import FORMATS
-from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
+from conformance.core.observation import BOUNDED, Code, Observation, Quantity
 from conformance.property import attempt, declare, forward, result_dtype, within_bound
 from strategies import rank1_cases
 from strategies.cases import layer_defaults, zero_out_cases
 
 
-@declare(strategy=rank1_cases, shows={Code.RAISES, *ARITHMETIC})
+@declare(strategy=rank1_cases, shows={Code.RAISES, *BOUNDED})
 def rank1_input_equals_batch_of_one(cell, subject, case):
     """x of shape (in,) gives shape (out,) and the result of the batch x[None] (within bound)."""
     got = attempt(cell, subject.label, lambda: forward(cell, subject, case))

@@ -9,7 +9,7 @@ import functools
 import numpy as np
 
 from conformance.core import oracle
-from conformance.core.observation import ARITHMETIC, Code, Quantity
+from conformance.core.observation import BOUNDED, Code, Quantity
 from conformance.property import declare, first_bit_difference, gradients, within_bound
 from strategies.gradients import (
     Backward,
@@ -25,7 +25,7 @@ gradient_property = functools.partial(
     declare,
     strategy=backward,
     example=Backward,
-    shows={*ARITHMETIC, Code.RESULT_DTYPE},
+    shows={*BOUNDED, Code.RESULT_DTYPE},
     needs=("gradients",),
 )
 

@@ -5,7 +5,7 @@ import numpy as np
 from conformance.core import oracle
 from conformance.core.contract import overflow_limit
 from conformance.core.formats import FORMATS
-from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
+from conformance.core.observation import BOUNDED, Code, Observation, Quantity
 from conformance.property import declare, forward, within_bound
 from strategies import special_cases, subnormal_cases
 
@@ -70,7 +70,7 @@ def nan_and_inf_positions_agree(cell, subject, case):
     cell.deviation(subject.label, observation, expected=want, got=got)
 
 
-@declare(strategy=subnormal_cases, shows=ARITHMETIC, special_values=True)
+@declare(strategy=subnormal_cases, shows=BOUNDED, special_values=True)
 def subnormals_follow_gradual_underflow(cell, subject, case):
     """With subnormal inputs whose products and sums are exact, the result is exact, bit for bit,
     wherever the subject's contract reads operands exactly (TF32 reads subnormals at TF32 precision
