@@ -171,26 +171,30 @@ def case_reach(
     zero_size: bool = False,
     ndim: int = 2,
 ) -> frozenset[str]:
-    """The buckets a cell drawing these cases reaches in every run (coverage steering asks for
-    them): the size bands its caps allow, every applicable layout of x and of the weight source,
-    and each input kind its subjects take."""
+    """The buckets a cell drawing these cases reaches in every run (a cell aims an example at
+    each one its drawn examples missed): the size bands its caps allow, every applicable layout
+    of x and of the weight source, and each input kind its subjects take."""
     if caps.shapes:
         pool = shape_pool(caps.max_rows, caps.max_features, caps.shapes,
                           min_leading_dims, out_features, zero_size)  # fmt: skip
         sizes = pool_reach(pool)
     else:
         sizes = shape_reach(caps, rows=not zero_size and ndim >= 2, out_free=out_features is None)
-    kinds = INPUT_KINDS if caps.tensors else INPUT_KINDS[:1]
     return frozenset(
         sizes
         | {f"layout {name}" for name in applicable(ndim)}
         | {f"weight {name}" for name in WEIGHT_LAYOUTS}
-        | {f"input {kind}" for kind in kinds}
+        | {f"input {kind}" for kind in input_kinds(caps)}
     )
 
 
+def input_kinds(caps: Caps) -> tuple[str, ...]:
+    """How x can be handed over: as an array, and as a tensor where every subject takes one."""
+    return INPUT_KINDS if caps.tensors else ("array",)
+
+
 @functools.cache
-def layouts(ndim: int, names: tuple[str, ...] | None = None) -> st.SearchStrategy[Layout]:
+def layouts(ndim: int, names: tuple[str, ...]) -> st.SearchStrategy[Layout]:
     """A layout for an operand of `ndim` dims (shrinking toward contiguous): a step of 2 or 3
     along any axis, an offset of 1 to 7 elements (drawn in one flat tuple: cheap to draw)."""
 
@@ -200,7 +204,7 @@ def layouts(ndim: int, names: tuple[str, ...] | None = None) -> st.SearchStrateg
             return Layout(name, axis=axis, step=step)
         return Layout(name, offset=offset) if name == "offset" else Layout(name)
 
-    choices = (st.sampled_from(names or applicable(ndim)), st.integers(0, ndim - 1),
+    choices = (st.sampled_from(names), st.integers(0, ndim - 1),
                st.integers(2, 3), st.integers(1, 7))  # fmt: skip
     return st.tuples(*choices).map(built)
 
@@ -216,11 +220,10 @@ def fitted(x: np.ndarray, layout: Layout) -> np.ndarray:
 @functools.cache
 def handover(ndim: int, caps: Caps) -> st.SearchStrategy[tuple[Layout, Layout, str]]:
     """(x layout, weight layout, input kind), only those that reach the caps' aim if it names one."""
-    kinds = narrowed(caps.aim, "input", INPUT_KINDS) if caps.tensors else ("array",)
     return st.tuples(
         layouts(ndim, narrowed(caps.aim, "layout", applicable(ndim))),
         layouts(2, narrowed(caps.aim, "weight", WEIGHT_LAYOUTS)),
-        st.sampled_from(kinds),
+        st.sampled_from(narrowed(caps.aim, "input", input_kinds(caps))),
     )
 
 

@@ -205,10 +205,14 @@ class KerasDense(Subject):
             return self.autodiff().host(layer(x))
 
     def tensor(self, view, device):
-        ops = self.keras().ops
+        ops = self.array_ops()
         views = ViewOps(permute=ops.transpose, broadcast=ops.broadcast_to, reshape=ops.reshape)
         with self.scope(device):
             return view.build(views, ops.convert_to_tensor(view.base))
+
+    def array_ops(self):
+        """Where transpose, broadcast_to, reshape and convert_to_tensor come from (keras.ops)."""
+        return self.keras().ops
 
     # -- the backward pass, through the backend's own autodiff ------------------------------------
     def autodiff(self):
@@ -264,12 +268,10 @@ class TfKerasDense(KerasDense):
         kind, index = device_parts(device)
         return tf.device(f"/{kind.upper()}:{index}")
 
-    def tensor(self, view, device):
+    def array_ops(self):
         import tensorflow as tf
 
-        views = ViewOps(permute=tf.transpose, broadcast=tf.broadcast_to, reshape=tf.reshape)
-        with self.scope(device):
-            return view.build(views, tf.convert_to_tensor(view.base))
+        return tf
 
     def environment(self):
         keras = self.keras()

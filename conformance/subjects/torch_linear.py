@@ -33,17 +33,17 @@ def to_tensor(array, device: str):
         return torch.from_numpy(array).to(device)
 
 
-def _torch_views() -> ViewOps:
-    return ViewOps(
-        permute=lambda a, axes: a.permute(*axes),
-        broadcast=lambda a, shape: a.expand(*shape),
-        reshape=lambda a, shape: a.reshape(shape),
-    )
+#: torch's view operations (a permuted, expanded or reshaped tensor shares its base's memory)
+TORCH_VIEWS = ViewOps(
+    permute=lambda a, axes: a.permute(*axes),
+    broadcast=lambda a, shape: a.expand(*shape),
+    reshape=lambda a, shape: a.reshape(shape),
+)
 
 
 def torch_tensor(view: View, device: str):
     """The view built on `device` with torch's view operations: a strided tensor of its base."""
-    return view.build(_torch_views(), to_tensor(view.base, device))
+    return view.build(TORCH_VIEWS, to_tensor(view.base, device))
 
 
 def to_numpy(tensor) -> np.ndarray:
