@@ -126,8 +126,10 @@ def pytest_runtest_logreport(report):
     signals.check()
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter formats its traceback
 def pytest_keyboard_interrupt(excinfo):
     signals.seen()
+    signals.drop_lineless(excinfo.tb)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs

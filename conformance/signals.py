@@ -93,6 +93,17 @@ def seen() -> None:
     _session["seen"] = True
 
 
+def drop_lineless(tb) -> None:
+    """Unlink the entries of a traceback whose line is unknown (tb_lineno None: a signal that lands
+    on an instruction without a line, as Python 3.11 has in its exception handling), which pytest
+    cannot format: it turned a clean SIGTERM into an INTERNALERROR in a clean-clone CI run."""
+    while tb is not None and tb.tb_next is not None:
+        if tb.tb_next.tb_lineno is None:
+            tb.tb_next = tb.tb_next.tb_next
+        else:
+            tb = tb.tb_next
+
+
 def finishing() -> None:
     """The run is ending: from now on a signal is only recorded."""
     _session["finishing"] = True

@@ -118,6 +118,19 @@ def test_an_interrupt_something_swallowed_is_raised_again_at_the_next_safe_point
     assert signals.received() == "SIGTERM"
 
 
+def test_traceback_entries_without_a_line_are_dropped_before_pytest_formats_them():
+    """pytest's KeyboardInterrupt report fails on an entry whose tb_lineno is None."""
+    from types import SimpleNamespace
+
+    from conformance import signals
+
+    inner = SimpleNamespace(tb_lineno=7, tb_next=None)
+    lineless = SimpleNamespace(tb_lineno=None, tb_next=inner)
+    head = SimpleNamespace(tb_lineno=3, tb_next=lineless)
+    signals.drop_lineless(head)
+    assert head.tb_next is inner and inner.tb_next is None
+
+
 def test_a_signal_inside_a_garbage_collection_callback_waits_for_a_safe_point(fresh_signals):
     signals, caught = fresh_signals, []
 
