@@ -72,22 +72,29 @@ def values(
     scale per operand, within `cap`, shrinking toward 2^0, and a spread shrinking toward 0."""
     top = int(math.log2(cap))
     low, high = _exponents(fmt, cap)
-    zeros, flat = st.just((0,) * operands), st.just(0)
-    scaled = (st.tuples(*[st.integers(min(-6, top), top)] * operands), flat)
-    detail = {  # family -> (scales, spread)
-        "ones": (zeros, flat),
-        "small-integers": (zeros, st.integers(0, MAX_INTEGER - 1)),
-        "wide-exponents": (
-            st.tuples(*[st.integers(low, high)] * operands),
-            st.integers(0, high - low),
-        ),
+    scale = st.integers(min(-6, top), top)
+    detail = {  # family -> (the scale of each operand or None: 2^0, the spread or None: 0)
+        "ones": (None, None),
+        "small-integers": (None, st.integers(0, MAX_INTEGER - 1)),
+        "wide-exponents": (st.integers(low, high), st.integers(0, high - low)),
     }
-    return st.one_of(
-        [
-            st.builds(Values, st.just(family), SEEDS, *detail.get(family, scaled))
-            for family in families
-        ]
-    )
+    return _values(st.sampled_from(families), operands, detail, (scale, None))
+
+
+@st.composite
+def _values(draw, family, operands: int, detail: dict, other: tuple) -> Values:
+    """Drawn directly (one Hypothesis draw per choice, no nested strategies: draws cost)."""
+    name = draw(family)
+    scale, spread = detail.get(name, other)
+    seed = draw(SEEDS)
+    scales = (0,) * operands if scale is None else tuple(draw(scale) for _ in range(operands))
+    return Values(name, seed, scales, 0 if spread is None else draw(spread))
+
+
+def carrier(fmt: Format) -> np.dtype:
+    """The dtype numpy fills operands of `fmt` in before rounding: float32 for formats it holds
+    exactly (half the memory traffic of float64, which matters for the tail's large operands)."""
+    return np.dtype(np.float64 if fmt.precision > 24 else np.float32)
 
 
 def _family(
@@ -98,32 +105,47 @@ def _family(
     fmt: Format,
     cap: float,
 ) -> np.ndarray:
-    """Operand `which` (0 x, 1 weight, 2 bias) of the family, its magnitudes within `cap`."""
-    family, scale = spec.family, 2.0 ** spec.scales[which]
+    """Operand `which` (0 x, 1 weight, 2 bias) of the family, its magnitudes within `cap`, in the
+    format's carrier (every step in place)."""
+    family, scale, dtype = spec.family, 2.0 ** spec.scales[which], carrier(fmt)
     if family == "ones":
-        return np.ones(shape)
+        return np.ones(shape, dtype)
     if family == "small-integers":
         top = spec.spread + 1
-        return rng.integers(-top, top + 1, size=shape).astype(np.float64)
+        return rng.integers(-top, top + 1, size=shape, dtype=np.int8).astype(dtype)
     if family in ("uniform", "cancellation"):
-        return rng.uniform(-1.0, 1.0, size=shape) * scale
+        values = rng.random(shape, dtype)
+        values *= 2 * scale
+        values -= scale
+        return values
     if family == "normal":  # |unit| <= 4: two binades of headroom below the cap
-        return np.clip(rng.standard_normal(shape), -4.0, 4.0) * min(scale, cap / 4)
+        values = rng.standard_normal(shape, dtype)
+        np.clip(values, -4.0, 4.0, out=values)
+        values *= min(scale, cap / 4)
+        return values
     if family == "wide-exponents":
         high = _exponents(fmt, cap)[1]
         base = spec.scales[which]
-        sign = rng.choice([-1.0, 1.0], size=shape)
-        binades = rng.integers(base, min(base + spec.spread, high) + 1, size=shape)
-        return sign * (1.0 + rng.random(shape)) * np.exp2(binades)
+        values = rng.random(shape, dtype)
+        values += 1
+        np.negative(values, out=values, where=rng.integers(0, 2, size=shape, dtype=bool))
+        binades = rng.integers(base, min(base + spec.spread, high) + 1, size=shape, dtype=np.int32)
+        return np.ldexp(values, binades, out=values)
     raise ValueError(
         f"unknown value family {family!r}; valid: {', '.join((*FAMILIES, ELEMENTWISE))}"
     )
 
 
 def to_format(values: np.ndarray, fmt: Format) -> np.ndarray:
-    """Round to the format, first flushing what would be subnormal (the default category has none)."""
-    values = np.where(np.abs(values) < fmt.tiny, 0.0, values)
-    return values.astype(fmt.numpy)
+    """Round to the format, then flush to zero what rounded to a subnormal (the default category
+    has none): those with an all-zero exponent field. May reuse `values`' memory."""
+    rounded = np.asarray(values, dtype=fmt.numpy)
+    if rounded is values:
+        rounded = rounded.copy()
+    exponent = ((1 << (8 * fmt.numpy.itemsize - fmt.precision)) - 1) << (fmt.precision - 1)
+    bits = rounded.view(f"u{fmt.numpy.itemsize}")
+    rounded[(bits & exponent) == 0] = 0
+    return rounded
 
 
 def fill_one(spec: Values, shape: tuple[int, ...], fmt: Format, cap: float) -> np.ndarray:
