@@ -116,45 +116,52 @@ def special_classes(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) 
     """IEEE class of each element of x W^T + b, from the classes of the products and the bias
     (Inf*0 = NaN, Inf-Inf = NaN), counted with matrix products of indicators, not formed one by one.
 
-    Finite operands are bounded so finite sums cannot overflow: only NaN/Inf operands make NaN/Inf.
+    Finite operands are bounded so finite sums cannot overflow: only NaN/Inf operands make NaN/Inf,
+    so only the rows of x and of W that hold an infinity enter the products (a few, at any size).
     """
-    x64, w64 = x.astype(np.float64), weight.astype(np.float64)
+    a, w = rows(x).astype(np.float64), weight.astype(np.float64)
+    nan = np.asarray(np.isnan(a).any(axis=-1, keepdims=True) | np.isnan(w).any(axis=-1))
+    positive = np.zeros_like(nan)
+    negative = np.zeros_like(nan)
 
-    def indicators(a: np.ndarray) -> dict[str, np.ndarray]:
+    def signs(v: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(+Inf, -Inf, > 0, < 0, == 0) indicators as float32 (exact counts up to 2^24, BLAS)."""
         with np.errstate(invalid="ignore"):
-            return {
-                "nan": np.isnan(a),
-                "+inf": a == np.inf,
-                "-inf": a == -np.inf,
-                "zero": a == 0,
-                "pos": a > 0,
-                "neg": a < 0,
-            }
+            found = (v == np.inf, v == -np.inf, v > 0, v < 0, v == 0)
+        return tuple(f.astype(np.float32) for f in found)
 
-    a, b = indicators(x64), indicators(w64)
+    def infinite_products(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(NaN, +Inf, -Inf) indicators of the sums left right^T whose infinite terms have
+        their infinite factor in `left`."""
+        plus, minus, _, _, _ = signs(left)
+        _, _, pos, neg, zero = signs(right)
+        return (
+            (plus + minus) @ zero.T > 0,
+            plus @ pos.T + minus @ neg.T > 0,
+            plus @ neg.T + minus @ pos.T > 0,
+        )
 
-    def count(left: str, right: str) -> np.ndarray:
-        return a[left].astype(np.float64) @ b[right].T.astype(np.float64)
-
-    shape = (*x64.shape[:-1], w64.shape[0])
-    a["inf"], b["inf"] = a["+inf"] | a["-inf"], b["+inf"] | b["-inf"]
-    nan = (
-        np.broadcast_to(np.any(a["nan"], axis=-1, keepdims=True), shape)
-        | np.broadcast_to(b["nan"].any(-1), shape)
-        | (count("inf", "zero") + count("zero", "inf") > 0)
-    )
-    positive = (
-        count("+inf", "pos") + count("-inf", "neg") + count("pos", "+inf") + count("neg", "-inf")
-    ) > 0
-    negative = (
-        count("+inf", "neg") + count("-inf", "pos") + count("pos", "-inf") + count("neg", "+inf")
-    ) > 0
+    at = np.flatnonzero(np.isinf(a).any(-1))  # rows of x with an infinity
+    if at.size:
+        found = infinite_products(a[at], w)
+        for total, more in zip((nan, positive, negative), found, strict=True):
+            total[at] |= more
+    at = np.flatnonzero(np.isinf(w).any(-1))  # rows of W (outputs) with an infinity
+    if at.size:
+        found = infinite_products(w[at], a)
+        for total, more in zip((nan, positive, negative), found, strict=True):
+            total[:, at] |= more.T
     if bias is not None:
-        c = indicators(bias.astype(np.float64))
-        nan, positive, negative = nan | c["nan"], positive | c["+inf"], negative | c["-inf"]
-    return np.select(
+        c = bias.astype(np.float64)
+        nan, positive, negative = (
+            nan | np.isnan(c),
+            positive | (c == np.inf),
+            negative | (c == -np.inf),
+        )
+    classes = np.select(
         [nan | (positive & negative), positive, negative], [NAN, POS_INF, NEG_INF], FINITE
     ).astype(np.int8)
+    return classes.reshape(*x.shape[:-1], w.shape[0])
 
 
 def rows(a: np.ndarray) -> np.ndarray:
