@@ -3,6 +3,7 @@ Dense, which `tf.keras` is under TF_USE_LEGACY_KERAS=1): kernel (in, out) = weig
 
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -22,7 +23,10 @@ JAX_FULL_FLOAT32 = ("float32", "highest")
 
 
 def keras_backend() -> str:
-    """The backend Keras will load: $KERAS_BACKEND, else keras.json, else tensorflow (Keras' own order)."""
+    """The backend Keras runs on once imported, else the one it will load: $KERAS_BACKEND, else
+    keras.json, else tensorflow (Keras' own order)."""
+    if "keras" in sys.modules:  # asked for every label: no file read once Keras decided
+        return sys.modules["keras"].backend.backend()
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
     home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
