@@ -166,7 +166,6 @@ SIZE_BANDS = frozenset(
 )
 
 
-@functools.cache
 def edges(lo: int, hi: int) -> tuple[int, ...]:
     """Sizes in [lo, hi] at a power of two, one either side of it, or a common block size
     (3 * 2^k): 31, 32, 33, 48, 63, 64, 65, 96, 127, ... 4097."""
@@ -176,6 +175,7 @@ def edges(lo: int, hi: int) -> tuple[int, ...]:
     return tuple(sorted(s for s in found if lo <= s <= hi))
 
 
+#: every block-edge size a coverage bucket counts (size_bands runs for every example)
 EDGES = frozenset(edges(31, 2**16))
 
 
