@@ -56,6 +56,12 @@ class Values:
             f"{self.family} (seed {self.seed}, scales 2^{list(self.scales)}, spread {self.spread})"
         )
 
+    def rng(self, *sizes: int) -> np.random.Generator:
+        """The generator that fills operands of these sizes, seeded by the seed and the sizes:
+        examples of different shapes get independent values even while Hypothesis holds the seed
+        at its simplest, as its early examples and its mutations of them do."""
+        return np.random.default_rng([self.seed, *sizes])
+
 
 def _exponents(fmt: Format, cap: float) -> tuple[int, int]:
     """The lowest binade wide exponents may start from and the highest within the cap (a cap
@@ -150,7 +156,7 @@ def to_format(values: np.ndarray, fmt: Format) -> np.ndarray:
 
 def fill_one(spec: Values, shape: tuple[int, ...], fmt: Format, cap: float) -> np.ndarray:
     """One operand of `shape` in the format (the first operand's scale)."""
-    return to_format(_family(np.random.default_rng(spec.seed), spec, 0, shape, fmt, cap), fmt)
+    return to_format(_family(spec.rng(*shape), spec, 0, shape, fmt, cap), fmt)
 
 
 def fill(
@@ -163,7 +169,7 @@ def fill(
     """x, weight (out, in) and bias (out,) or None for a numpy-filled family, exactly representable in fmt."""
     n = x_shape[-1]
     cap = magnitude_cap(fmt, n)
-    rng = np.random.default_rng(spec.seed)
+    rng = spec.rng(*x_shape, out_features, bias)
     x = to_format(_family(rng, spec, 0, x_shape, fmt, cap), fmt)
     weight = to_format(_family(rng, spec, 1, (out_features, n), fmt, cap), fmt)
     if not bias:
