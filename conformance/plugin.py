@@ -26,6 +26,7 @@ from conformance.farm import (
 from conformance.options import SELECTION, Selection
 from conformance.properties import PROPERTIES, Property
 from conformance.subjects import Subject
+from strategies import Caps
 from strategies.coverage import reach
 
 CELL_PROPERTY = "conformance.cell"
@@ -245,11 +246,9 @@ def build_cell(item) -> Cell:
     return cell
 
 
-@pytest.fixture
-def caps(request, cell):
-    """What this cell draws: the run's caps, a fixed pool of shapes where a subject compiles per
+def cell_caps(run: Caps, cell: Cell, subjects) -> Caps:
+    """What `cell` draws under the run's caps: a fixed pool of shapes where a subject compiles per
     shape, sums no longer than its contracts bound usefully, tensors where every subject takes them."""
-    subjects = _subjects(request.node) or ()
     longest = min(
         (
             longest_useful_sum(cell.judged(s, d).contract)
@@ -259,11 +258,17 @@ def caps(request, cell):
         default=None,
     )
     return replace(
-        selection(request.config).caps,
+        run,
         shapes=cell.shape_pool,
         longest_sum=longest,
         tensors=bool(subjects) and all(s.lacks("tensor") is None for s in subjects),
     )
+
+
+@pytest.fixture
+def caps(request, cell) -> Caps:
+    """What this cell draws (see `cell_caps`)."""
+    return cell_caps(selection(request.config).caps, cell, _subjects(request.node) or ())
 
 
 @pytest.fixture
