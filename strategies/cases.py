@@ -193,20 +193,22 @@ def input_kinds(caps: Caps) -> tuple[str, ...]:
     return INPUT_KINDS if caps.tensors else ("array",)
 
 
+#: a layout's parameters: the step, the offset in elements (and the axis a step applies to)
+_STEPS = st.integers(2, 3)
+_OFFSETS = st.integers(1, 7)
+
+
 @functools.cache
-def layouts(ndim: int, names: tuple[str, ...]) -> st.SearchStrategy[Layout]:
-    """A layout for an operand of `ndim` dims (shrinking toward contiguous): a step of 2 or 3
-    along any axis, an offset of 1 to 7 elements (drawn in one flat tuple: cheap to draw)."""
+def _axes(ndim: int) -> st.SearchStrategy[int]:
+    return st.integers(0, ndim - 1)
 
-    def built(drawn: tuple[str, int, int, int]) -> Layout:
-        name, axis, step, offset = drawn
-        if name == "strided":
-            return Layout(name, axis=axis, step=step)
-        return Layout(name, offset=offset) if name == "offset" else Layout(name)
 
-    choices = (st.sampled_from(names), st.integers(0, ndim - 1),
-               st.integers(2, 3), st.integers(1, 7))  # fmt: skip
-    return st.tuples(*choices).map(built)
+def _layout(draw, ndim: int, names: st.SearchStrategy[str]) -> Layout:
+    """A layout for an operand of `ndim` dims, its parameters drawn only where it has them."""
+    name = draw(names)
+    if name == "strided":
+        return Layout(name, axis=draw(_axes(ndim)), step=draw(_STEPS))
+    return Layout(name, offset=draw(_OFFSETS)) if name == "offset" else Layout(name)
 
 
 def fitted(x: np.ndarray, layout: Layout) -> np.ndarray:
@@ -219,12 +221,19 @@ def fitted(x: np.ndarray, layout: Layout) -> np.ndarray:
 
 @functools.cache
 def handover(ndim: int, caps: Caps) -> st.SearchStrategy[tuple[Layout, Layout, str]]:
-    """(x layout, weight layout, input kind), only those that reach the caps' aim if it names one."""
-    return st.tuples(
-        layouts(ndim, narrowed(caps.aim, "layout", applicable(ndim))),
-        layouts(2, narrowed(caps.aim, "weight", WEIGHT_LAYOUTS)),
+    """(x layout, weight layout, input kind), only those that reach the caps' aim if it names one;
+    layouts shrink toward contiguous."""
+    return _handover(
+        ndim,
+        st.sampled_from(narrowed(caps.aim, "layout", applicable(ndim))),
+        st.sampled_from(narrowed(caps.aim, "weight", WEIGHT_LAYOUTS)),
         st.sampled_from(narrowed(caps.aim, "input", input_kinds(caps))),
     )
+
+
+@st.composite
+def _handover(draw, ndim: int, x_names, weight_names, kinds) -> tuple[Layout, Layout, str]:
+    return _layout(draw, ndim, x_names), _layout(draw, 2, weight_names), draw(kinds)
 
 
 def _operands(draw, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool):
