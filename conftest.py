@@ -19,10 +19,15 @@ else:
 # Every example calls real frameworks (first calls warm up), and a cell fixture deliberately
 # accumulates over all examples of its test.
 # No explain phase: it lists the suite's own lines, while a failure already says which subject left
-# which bound where.
+# which bound where. No target phase: in Hypothesis 6.170 its hill climbing can re-run the same
+# overrunning attempt without end (a replay that falls out of step with the strategy is cached
+# under the choices it made, not those it was given, so the cache never answers it, and the
+# optimiser goes round again while it makes calls) until Hypothesis' limit on invalid examples
+# ends the whole test: a Keras bfloat16 cell ran 17,758 such attempts for 173 of 200 examples in
+# 65 s, and five cells of a thorough run stopped at 289 to 938 of their 2,500 examples.
 _COMMON: dict[str, Any] = {
     "deadline": None,
-    "phases": tuple(p for p in Phase if p != Phase.explain),
+    "phases": tuple(p for p in Phase if p not in (Phase.explain, Phase.target)),
     "print_blob": True,
     "suppress_health_check": [
         HealthCheck.function_scoped_fixture,
@@ -33,8 +38,8 @@ _COMMON: dict[str, Any] = {
 settings.register_profile("dev", max_examples=50, **_COMMON)
 # Builds on Hypothesis' own ci profile (derandomize, no database, print_blob).
 settings.register_profile("ci", parent=settings.get_profile("ci"), max_examples=100, **_COMMON)
-# Long runs explore with fresh randomness; no example database (its pareto-front bookkeeping
-# under target() costs milliseconds per example), failures still print a reproduce blob.
+# Long runs explore with fresh randomness; no example database, failures still print a
+# reproduce blob.
 settings.register_profile("thorough", max_examples=2500, database=None, **_COMMON)
 # A quick derandomized pass (the GPU check, backend smoke runs): JAX compiles every new shape.
 settings.register_profile("smoke", max_examples=25, derandomize=True, database=None, **_COMMON)

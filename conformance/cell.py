@@ -8,7 +8,7 @@ from collections import Counter
 from typing import NoReturn
 
 import numpy as np
-from hypothesis import event, target
+from hypothesis import event
 from hypothesis.control import currently_in_test_context
 
 from conformance import signals
@@ -106,8 +106,6 @@ class Cell:
         """Record a subject's budget used on this example (the worst one is kept)."""
         budget = verdict.budget_used
         self.budgets.append(budget)
-        if budget < float("inf") and currently_in_test_context():
-            target(budget, label=f"budget used ({who}, {what})")
         if self.worst_budget is None or budget > self.worst_budget:
             self.worst_budget = budget
             self.worst = {
