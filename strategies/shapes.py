@@ -220,7 +220,10 @@ TAIL_KIND_WEIGHTS = {"rows": 4, "features": 4, "both": 1}
 
 
 def tail_kinds(caps: Caps, zero_size: bool) -> tuple[str, ...]:
-    """The kinds of tail shape the caps leave room for: many rows, many features, both."""
+    """The kinds of tail shape the caps leave room for: many rows, many features, both; for an
+    aim, those that reach it, the one Hypothesis tries first (its simplest) first: an x of 2^20
+    elements in many rows rather than a weight of 2^20 (no large layer to build, and more than
+    512 rows as well)."""
     rows = caps.max_rows < caps.tail_rows() and not zero_size
     features = caps.max_features < caps.tail_features()
     found = (("rows", rows), ("features", features), ("both", rows and features))
@@ -231,7 +234,7 @@ def tail_kinds(caps: Caps, zero_size: bool) -> tuple[str, ...]:
         "features": ("features", "both"),
     }
     keep = aimed.get(caps.aim or "", aimed.get(_band(caps.aim)[0], kinds))
-    return tuple(k for k in kinds if k in keep) or kinds
+    return tuple(k for k in keep if k in kinds) or kinds
 
 
 def _band(aim: str | None) -> tuple[str, int]:
