@@ -445,6 +445,20 @@ class IntegerInputWrapsToInt8(_PlantedKeras):
         return super().forward(layer, x)
 
 
+class Int64InputThroughInt32(_PlantedKeras):
+    """Converts int64 input through int32 (wrapping past its range), as JAX without 64-bit types
+    does: reported as input-narrowed:int32, which no registry entry explains for this subject."""
+
+    name = "planted-int64-via-int32"
+
+    def forward(self, layer, x):
+        import keras
+
+        if keras.backend.standardize_dtype(x.dtype) == "int64":
+            x = keras.ops.cast(x, "int32")
+        return super().forward(layer, x)
+
+
 #: planted subject -> (property that must report it, dtypes the bug shows on)
 PLANTED = {
     ReshapedNotTransposed: ("forward_within_bound", ("float32",)),
@@ -500,6 +514,7 @@ PLANTED = {
     StridedReadAsContiguous: ("forward_within_bound", ("float32",)),
     MixedInputThroughFloat16: ("float_input_is_cast_to_the_layer_dtype", ("float32",)),
     IntegerInputWrapsToInt8: ("integer_input_is_converted_to_the_layer_dtype", ("float32",)),
+    Int64InputThroughInt32: ("integer_input_is_converted_to_the_layer_dtype", ("float32",)),
 }
 
 #: bugs that leave the forward result right: their forward cells must still pass

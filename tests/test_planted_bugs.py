@@ -42,6 +42,15 @@ def test_overspend_message_names_subject_element_and_budget(planted_run):
     assert cell["failure"]["case"]["dtype"] == "float32"
 
 
+def test_an_input_narrowed_to_int32_is_named_as_such(planted_run):
+    (cell,) = planted_run.cells(
+        property="integer_input_is_converted_to_the_layer_dtype",
+        subject="planted-int64-via-int32",
+        dtype="float32",
+    )
+    assert "input-narrowed:int32: no registry entry explains it here" in cell["reason"], cell
+
+
 def test_default_initialisation_property_fails_on_an_unknown_pair(suite):
     pair = f"torch,tests.planted:{ZeroDefaultBias.__name__}"
     run = suite(

@@ -27,6 +27,9 @@ class Code(StrEnum):
     PARAMETER_DTYPE = "parameter-dtype"
     #: NaN or Inf where IEEE arithmetic puts none, or the reverse (detail: "NaN-for-finite", ...)
     NAN_INF_POSITION = "nan-inf-position"
+    #: integer x that fits conversion through a narrower integer dtype first, past whose range
+    #: values wrap (detail: that dtype; int64 through int32 where a runtime has no 64-bit types)
+    INPUT_NARROWED = "input-narrowed"
     #: the subject raised (detail: the exception type)
     RAISES = "raises"
     #: the default bias is zero in one subject of a pair and not in the other

@@ -3,18 +3,22 @@
 Keras casts floating inputs to the layer's compute dtype in Layer.__call__ (autocast; integer
 inputs are left alone there and promoted to the kernel's dtype by ops.matmul); torch.nn.Linear
 raises ("mat1 and mat2 must have the same dtype"), a known divergence. Where a subject computes,
-it is held to the cast-then-compute contract: x rounded to the layer's dtype, then the layer.
+it is held to the cast-then-compute contract: x rounded to the layer's dtype, then the layer. A
+result that misses it but fits x converted through a narrower integer dtype first (int64 through
+int32, wrapping past its range, as JAX does without 64-bit types) is observed as input-narrowed.
 """
 
 from conformance.core import oracle
-from conformance.core.budget import limit
+from conformance.core.budget import assess, limit
 from conformance.core.contract import input_cast
 from conformance.core.formats import FORMATS
-from conformance.core.observation import BOUNDED, Code, Quantity
+from conformance.core.observation import BOUNDED, Code, Observation, Quantity
 from conformance.property import attempt, declare, forward, result_dtype, within_bound
 from strategies.inputs import MixedInput, float_inputs, integer_inputs
 
-SHOWS = {Code.RAISES, Code.RESULT_DTYPE, *BOUNDED}
+SHOWS = {Code.RAISES, Code.RESULT_DTYPE, Code.INPUT_NARROWED, *BOUNDED}
+#: an integer input dtype and the narrower one a runtime may convert it through first
+NARROWER = {"int64": "int32"}
 
 
 def cast_then_linear(cell, subject, example: MixedInput) -> None:
@@ -33,10 +37,27 @@ def cast_then_linear(cell, subject, example: MixedInput) -> None:
     def bound_for(contract):
         return limit(reference, cast(contract))
 
+    narrower = NARROWER.get(example.input_dtype)
+    if narrower is not None and not _fits(cell, subject, got, reference, cast):
+        wrapped = example.x.astype(narrower)  # two's complement: values past its range wrap
+        narrowed = oracle.linear(wrapped, case.weight, case.bias, case.dtype)
+        if (wrapped != example.x).any() and _fits(cell, subject, got, narrowed, cast):
+            text = f"converts {what} through {narrower} first (values past its range wrap)"
+            observation = Observation(
+                frozenset({Code.INPUT_NARROWED}), text, narrower, Quantity.FORWARD
+            )
+            cell.deviation(subject.label, observation, expected=reference.value, got=got)
+            return
     within_bound(
         cell, subject, Quantity.FORWARD, got, reference.value, bound_for,
         label=f"forward of {what}",
     )  # fmt: skip
+
+
+def _fits(cell, subject, got, reference, cast) -> bool:
+    """Whether `got` lies within the cast-then-compute bound around `reference`."""
+    contract = cast(cell.judged(subject, cell.device).contract)
+    return assess(got, reference.value, limit(reference, contract), cell.dtype).budget_used <= 1
 
 
 @declare(strategy=float_inputs, example=MixedInput, shows=SHOWS)
