@@ -38,10 +38,15 @@ def cast_then_linear(cell, subject, example: MixedInput) -> None:
         return limit(reference, cast(contract))
 
     narrower = NARROWER.get(example.input_dtype)
-    if narrower is not None and not _fits(cell, subject, got, reference, cast):
-        wrapped = example.x.astype(narrower)  # two's complement: values past its range wrap
+    # two's complement: values past the narrower dtype's range wrap; only those can show it
+    wrapped = None if narrower is None else example.x.astype(narrower)
+    if (
+        wrapped is not None
+        and (wrapped != example.x).any()
+        and not _fits(cell, subject, got, reference, cast)
+    ):
         narrowed = oracle.linear(wrapped, case.weight, case.bias, case.dtype)
-        if (wrapped != example.x).any() and _fits(cell, subject, got, narrowed, cast):
+        if _fits(cell, subject, got, narrowed, cast):
             text = f"converts {what} through {narrower} first (values past its range wrap)"
             observation = Observation(
                 frozenset({Code.INPUT_NARROWED}), text, narrower, Quantity.FORWARD
