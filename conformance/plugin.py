@@ -18,6 +18,7 @@ from conformance.cell import Cell, buckets, reproducer_name
 from conformance.core.contract import longest_useful_sum
 from conformance.core.status import Status
 from conformance.farm import (
+    exit_without_teardown,
     pin_gpu,
     prepare_process,
     thread_cap,
@@ -55,6 +56,8 @@ def pytest_configure(config):
     if runs_cells(config):
         sel = selection(config)
         worker = getattr(config, "workerinput", {})
+        if worker:
+            exit_without_teardown()
         config.stash[GPU] = pin_gpu(worker.get("workerid"))
         config.stash[THREADS] = thread_cap(sel.threads, worker.get("workercount", 1))
         prepare_process(sel.subjects, config.stash[THREADS], sel.tf32)
