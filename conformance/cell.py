@@ -64,6 +64,8 @@ class Cell:
         self.promised: frozenset[str] = frozenset()
         self.reproduced: Counter[str] = Counter()
         self.skip_reason: str | None = None
+        #: examples a subject declared it cannot take, by "label: reason"
+        self.unsupported: Counter[str] = Counter()
         #: its shapes come from a fixed pool of this many (a subject compiles per shape), or None
         self.shape_pool: int | None = None
         #: per subject label: the contract its bounds use and the looser ones it may be observed in
@@ -97,6 +99,16 @@ class Cell:
         self.examples += 1
         self._example = example
         self.coverage.update(buckets(example))
+
+    def declined(self, checked, example) -> bool:
+        """Whether a subject of `checked` (a subject or a pair) declares `example` unsupported
+        (counted by reason, not checked)."""
+        for subject in checked if isinstance(checked, tuple) else (checked,):
+            reason = subject.unsupported_case(example.case)
+            if reason:
+                self.unsupported[f"{subject.label}: {reason}"] += 1
+                return True
+        return False
 
     def unreached(self) -> list[str]:
         """The promised buckets no example has reached yet."""
@@ -159,7 +171,7 @@ class Cell:
         return None if self._example is None else self._example.case.summary()
 
     def status(self) -> Status:
-        if self.skip_reason is not None:
+        if self.skip_reason is not None or (self.unsupported and not self.examples):
             return Status.SKIPPED
         if self.failure is not None:
             return Status.FAIL
@@ -170,7 +182,8 @@ class Cell:
     def reason(self) -> str | None:
         status = self.status()
         if status == Status.SKIPPED:
-            return self.skip_reason
+            unsupported = "; ".join(sorted(self.unsupported))
+            return self.skip_reason or f"no example it could take ({unsupported})"
         if status == Status.FAIL and self.failure is not None:
             return self.failure["message"]
         if status == Status.KNOWN_DIVERGENCE:
@@ -205,6 +218,7 @@ class Cell:
             "divergences": self.divergence_outcomes(final),
             "contracts": self.contracts,
             "shape_pool": self.shape_pool,
+            "unsupported": dict(self.unsupported),
         }
 
 

@@ -12,9 +12,10 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
 
 from conformance import signals
-from conformance.cell import Cell, buckets, reproducer_name
+from conformance.cell import Cell, SubjectFailure, buckets, reproducer_name
 from conformance.core.contract import longest_useful_sum
 from conformance.core.status import Status
 from conformance.farm import (
@@ -26,6 +27,7 @@ from conformance.farm import (
 )
 from conformance.options import SELECTION, Selection
 from conformance.properties import PROPERTIES, Property
+from conformance.property import raised_in_subject
 from conformance.subjects import Subject
 from strategies import Caps
 from strategies.coverage import reach
@@ -106,6 +108,8 @@ def pytest_runtest_call(item):
             continue
         strategy = prop.strategy(args["dtype"], args["device"], replace(args["caps"], aim=bucket))
         aimed_run(prop, cell, checked, strategy, bucket)()
+    if cell.status() == Status.SKIPPED:  # a subject could take none of its examples
+        pytest.skip(cell.reason())
     return result
 
 
@@ -196,11 +200,22 @@ def _subjects(item) -> tuple | None:
 
 def check_drawn(prop: Property, cell: Cell, checked, strategy, data) -> None:
     """Draw one example from `strategy`, record it in the cell, check `checked` (a subject or a
-    pair) on it."""
+    pair) on it (unless a subject declares it unsupported: then it is only counted). An exception a subject's method raises where the property does not expect one
+    fails the cell, naming the method, the exception and where it was raised."""
     __tracebackhide__ = True
     example = data.draw(strategy, label="example")
+    if cell.declined(checked, example):
+        return
     cell.example(example)
-    prop.check(cell, checked, example)
+    try:
+        prop.check(cell, checked, example)
+    except (SubjectFailure, HypothesisException):
+        raise
+    except Exception as exc:
+        message = raised_in_subject(exc)
+        if message is None:
+            raise
+        cell.fail(message)
 
 
 def property_test(prop: Property):

@@ -270,6 +270,22 @@ def attempt(cell: Cell, who: str, call):
         return None
 
 
+def raised_in_subject(exc: BaseException) -> str | None:
+    """What an exception escaping a check says when a subject's method raised it: the outermost
+    subject method on its way, the exception and where it was raised; None when no subject
+    method is on its way (the suite itself broke)."""
+    method, tb, last = None, exc.__traceback__, None
+    while tb is not None:
+        me = tb.tb_frame.f_locals.get("self")
+        if method is None and isinstance(me, Subject):
+            method = f"{me.label}.{tb.tb_frame.f_code.co_name}()"
+        last, tb = tb, tb.tb_next
+    if method is None or last is None:
+        return None
+    where = f"{last.tb_frame.f_code.co_filename}:{last.tb_lineno}"
+    return f"{method} raised {type(exc).__name__}: {exc} (at {where})"
+
+
 def first_bit_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, ...] | None:
     """Index of the first element whose bits differ (so -0 != +0 and NaN payloads count), else None."""
     if a.shape != b.shape or a.dtype != b.dtype:

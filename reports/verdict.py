@@ -49,7 +49,8 @@ def headline(data: dict) -> str:
 
 
 def unchecked(cells: list[dict]) -> list[str]:
-    """What was not checked and why: a device no cell ran on is one line, other skips by reason."""
+    """What was not checked and why: a device no cell ran on is one line, other skips by reason,
+    then the examples subjects declared unsupported in cells that ran, by reason."""
     lines: list[str] = []
     by_device: dict[str, list[dict]] = {}
     for c in cells:
@@ -69,6 +70,15 @@ def unchecked(cells: list[dict]) -> list[str]:
             skips[c["reason"]] = skips.get(c["reason"], 0) + 1
     lines += [
         f"not checked ({_plural(n, 'cell')}): {reason}" for reason, n in sorted(skips.items())
+    ]
+    declined: dict[str, int] = {}
+    for c in cells:
+        if c["status"] != Status.SKIPPED:
+            for reason, n in c.get("unsupported", {}).items():
+                declined[reason] = declined.get(reason, 0) + n
+    lines += [
+        f"not checked ({_plural(n, 'example')}, declared unsupported): {reason}"
+        for reason, n in sorted(declined.items())
     ]
     return lines
 

@@ -74,6 +74,13 @@ class Subject:
         """Why this subject cannot run `dtype` on `device`, or None when it can."""
         return None
 
+    def unsupported_case(self, case) -> str | None:
+        """Why this subject cannot take `case` (a strategies.Case: a shape, memory layout or input
+        kind it does not support), or None when it can. Such examples are not checked: the cell
+        counts them by reason (report.json: `unsupported`; the verdict says so), and a cell that
+        could take none of its examples is skipped with the reason."""
+        return None
+
     def contract(self, dtype: str, device: str) -> Contract:
         """Precision assumptions on `device`, from the flags in effect (TF32, reduced-precision reductions)."""
         return device_contract(dtype, device, **self.precision_flags(dtype, device))

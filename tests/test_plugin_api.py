@@ -1,0 +1,41 @@
+"""What a plug-in subject's author meets: a method that raises is named, and a case a subject
+declares unsupported is counted and shown, never silently passed."""
+
+from reports.verdict import summary
+
+
+def test_an_exception_in_a_subject_method_names_the_method_and_the_message(suite):
+    run = suite(
+        "conformance", "--dtypes", "float32", "--subjects", "tests.subjects:RaisesInBuild",
+        "-k", "forward_within_bound",
+    )  # fmt: skip
+    (cell,) = run.cells(property="forward_within_bound")
+    assert cell["status"] == "fail", cell
+    reason = cell["reason"]
+    assert reason.startswith(
+        "raises-in-build.build() raised ZeroDivisionError: division by zero (at "
+    ), reason
+    assert "tests/subjects.py:" in reason, reason
+    assert cell["failure"]["case"]["out_features"] > 1, cell["failure"]["case"]
+
+
+def test_unsupported_cases_are_counted_and_a_cell_of_only_those_is_skipped(suite):
+    run = suite(
+        "conformance", "--dtypes", "float32", "--subjects", "tests.subjects:NoEmptyBatches",
+        "-k", "forward_within_bound or zero_size_batch",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    (forward,) = run.cells(property="forward_within_bound")
+    assert forward["status"] == "pass", forward
+    declined = forward["unsupported"]["no-empty-batches: no empty batches"]
+    assert declined > 0 and forward["examples"] > 0, forward
+    (empty,) = run.cells(property="zero_size_batch_gives_zero_parameter_gradients")
+    assert empty["status"] == "skipped", empty
+    assert empty["examples"] == 0
+    assert empty["reason"] == "no example it could take (no-empty-batches: no empty batches)"
+    lines = summary(run.report)
+    assert any(
+        line.startswith(f"not checked ({declined:,} example")
+        and line.endswith("declared unsupported): no-empty-batches: no empty batches")
+        for line in lines
+    ), lines
