@@ -1,7 +1,8 @@
 """The divergence registry: known behavioural differences, as data with evidence.
 
 An entry names observation codes (`conformance.core.observation.Code`, optionally `code:detail`),
-never message text, and the subjects, dtypes and devices it covers. By default it reaches every
+never message text, and the subjects (by label) or the runtimes (by cause: what a subject runs
+on, `Subject.runtimes`) it covers, and the dtypes and devices. By default it reaches every
 property whose comparisons can show one of its codes; it may narrow itself to properties and to
 quantities (forward, weight gradient, ...). The registry is a ratchet (after jax2tf's
 limitations): a known divergence reproducing is neither pass nor fail, an unknown deviation
@@ -9,15 +10,21 @@ fails, and a known one that no example met is reported as not reproduced.
 """
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from conformance.core.observation import Code, Observation, Quantity
 
+#: what a cell's subjects run on, per device (see Subject.runtimes)
+RuntimesOf = Callable[[str], tuple[str, ...]] | None
+
 DEFAULT_PATH = Path(__file__).with_name("divergences.toml")
-REQUIRED = ("id", "title", "what", "observations", "subjects", "evidence")
-OPTIONAL = ("properties", "dtypes", "devices", "quantities")
+REQUIRED = ("id", "title", "what", "observations", "evidence")
+#: an entry names the subjects it covers, the runtimes it covers, or both
+WHO = ("subjects", "runtimes")
+OPTIONAL = (*WHO, "properties", "dtypes", "devices", "quantities")
 EVERYTHING = ("*",)
 
 
@@ -33,8 +40,9 @@ class Divergence:
     title: str
     what: str
     observations: tuple[str, ...]  # codes, or code:detail
-    subjects: tuple[str, ...]
     evidence: str
+    subjects: tuple[str, ...] = ()
+    runtimes: tuple[str, ...] = ()
     properties: tuple[str, ...] = EVERYTHING
     dtypes: tuple[str, ...] = EVERYTHING
     devices: tuple[str, ...] = EVERYTHING
@@ -44,14 +52,21 @@ class Divergence:
     def codes(self) -> frozenset[Code]:
         return frozenset(Code(o.split(":")[0]) for o in self.observations)
 
-    def applies(self, prop, subject: str, dtype: str, device: str) -> bool:
-        """Whether a cell (a Property x subject x dtype x device) can reach this divergence."""
+    def applies(
+        self, prop, subject: str, dtype: str, device: str, runtimes: tuple[str, ...] = ()
+    ) -> bool:
+        """Whether a cell (a Property x subject x dtype x device, its subjects running on
+        `runtimes` there) can reach this divergence: the entry names the subject's label or one
+        of those runtimes."""
         named = prop.name in self.properties or (
             self.properties == EVERYTHING and bool(self.codes & prop.shows)
         )
         return (
             named
-            and any(fnmatchcase(subject, p) for p in self.subjects)
+            and (
+                any(fnmatchcase(subject, p) for p in self.subjects)
+                or any(fnmatchcase(r, p) for r in runtimes for p in self.runtimes)
+            )
             and any(fnmatchcase(dtype, p) for p in self.dtypes)
             and any(fnmatchcase(device, p) for p in self.devices)
         )
@@ -103,12 +118,39 @@ class Registry:
             raise RegistryError(f"divergence registry {where}: duplicate ids in {ids}")
         return cls(entries, where)
 
-    def applicable(self, prop, subject: str, dtype: str, device: str) -> tuple[Divergence, ...]:
-        """The entries a cell can reach (a cross-device cell compares with the CPU too)."""
+    def applicable(
+        self, prop, subject: str, dtype: str, device: str, runtimes: RuntimesOf = None
+    ) -> tuple[Divergence, ...]:
+        """The entries a cell can reach (a cross-device cell compares with the CPU too);
+        `runtimes(device)`: what the cell's subjects run on there (Subject.runtimes)."""
         devices = (device, "cpu") if prop.cross_device else (device,)
         return tuple(
-            e for e in self.entries if any(e.applies(prop, subject, dtype, d) for d in devices)
+            e
+            for e in self.entries
+            if any(
+                e.applies(prop, subject, dtype, d, runtimes(d) if runtimes else ()) for d in devices
+            )
         )
+
+    def merged(self, other: "Registry") -> "Registry":
+        """This registry with `other`'s entries (a plug-in's own file); ids stay unique, the path
+        stays this one's (the subjects name their own files again wherever they are resolved)."""
+        ids = {e.id for e in self.entries}
+        twice = sorted(ids & {e.id for e in other.entries})
+        if twice:
+            raise RegistryError(
+                f"divergence registry {other.path}: ids {twice} are already in {self.path}"
+            )
+        return Registry(self.entries + other.entries, self.path)
+
+    def with_subjects(self, subjects) -> "Registry":
+        """This registry with the entries each subject ships (Subject.divergence_file)."""
+        registry = self
+        for subject in subjects:
+            path = subject.divergence_file()
+            if path is not None:
+                registry = registry.merged(Registry.load(path))
+        return registry
 
 
 def _entry(where: str, index: int, item) -> Divergence:
@@ -124,12 +166,16 @@ def _entry(where: str, index: int, item) -> Divergence:
     if strange or lacking:
         problem = f"unknown keys {sorted(strange)}" if strange else f"missing keys {lacking}"
         raise RegistryError(f"{label}: {problem}; valid keys: {', '.join(REQUIRED + OPTIONAL)}")
-    lists = {k: item.get(k, list(EVERYTHING)) for k in ("observations", "subjects", *OPTIONAL)}
+    lists = {
+        k: item.get(k, [] if k in WHO else list(EVERYTHING)) for k in ("observations", *OPTIONAL)
+    }
     if any(
-        not isinstance(v, list) or not v or not all(isinstance(s, str) for s in v)
-        for v in lists.values()
+        not isinstance(v, list) or not (v or k in WHO) or not all(isinstance(s, str) for s in v)
+        for k, v in lists.items()
     ):
         raise RegistryError(f"{label}: {', '.join(lists)} must be non-empty lists of strings")
+    if not any(lists[k] for k in WHO):
+        raise RegistryError(f"{label}: name the subjects or the runtimes it covers (or both)")
     if not all(isinstance(item[k], str) for k in ("id", "title", "what", "evidence")):
         raise RegistryError(f"{label}: id, title, what and evidence must be strings")
     label = f"divergence registry {where}: entry {item['id']!r}"

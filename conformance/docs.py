@@ -71,7 +71,11 @@ def divergences_page(registry: Registry) -> str:
         "The arithmetic codes (`float32-evaluation`, `tf32`, `reduced-accumulation`,",
         "`flush-to-zero`) each name a looser contract a result fits, and they compose: a result",
         "that fits only float32 evaluation with TF32 operands is observed as both, and is a known",
-        "divergence only where entries explain both codes. An entry reaches every property that can",
+        "divergence only where entries explain both codes. An entry names the subjects it covers",
+        "by label, or the *runtimes* by cause (what a subject runs on, `Subject.runtimes`:",
+        "`tensorflow-cpu`, `xla-cpu`, `xla-gpu`, `torch-cpu`, `cublas`), so that every subject on",
+        "that runtime, a plug-in's too, inherits it; a plug-in may ship entries of its own",
+        "(`Subject.divergences`, a file beside its module). An entry reaches every property that can",
         "show one of its codes, and may narrow itself to properties and to quantities",
         f"({', '.join(q.value for q in Quantity)}). A code may carry a detail after a colon",
         "(`raises:ValueError`). A cell that meets an entry reports *known divergence* (pytest:",
@@ -86,7 +90,12 @@ def divergences_page(registry: Registry) -> str:
             _cell(e.what),
             "",
             f"- observations: {', '.join(f'`{o}`' for o in e.observations)}",
-            f"- subjects: {_where(e.subjects)}; dtypes: {_where(e.dtypes)}; devices: {_where(e.devices)}",
+            "- "
+            + "; ".join(
+                f"{key}: {_where(getattr(e, key))}"
+                for key in ("subjects", "runtimes", "dtypes", "devices")
+                if getattr(e, key)
+            ),
             f"- properties: {_where(e.properties)}; quantities: {_where(e.quantities)}",
             f"- evidence: {_cell(e.evidence)}",
             "",

@@ -274,7 +274,7 @@ def parse(getoption) -> Selection:
             large_features=_cap("--large-features", getoption("large_features")),
             large_rows=_cap("--large-rows", getoption("large_rows")),
         )
-        registry = Registry.load(getoption("divergences"))
+        registry = Registry.load(getoption("divergences")).with_subjects(subjects)
         shard = Shard.parse(getoption("shard")) if getoption("shard") else None
     except (ValueError, RegistryError) as exc:
         raise OptionError(str(exc)) from None

@@ -28,7 +28,7 @@ from conformance.farm import (
 from conformance.options import SELECTION, Selection
 from conformance.properties import PROPERTIES, Property
 from conformance.property import raised_in_subject
-from conformance.subjects import Subject
+from conformance.subjects import Subject, runtimes_of
 from strategies import Caps
 from strategies.coverage import reach
 
@@ -256,7 +256,7 @@ def build_cell(item) -> Cell:
     prop, subjects = cell_property(item), _subjects(item) or ()
     label = " vs ".join(s.label for s in subjects)
     dtype, device = params["dtype"], params["device"]
-    divergences = sel.registry.applicable(prop, label, dtype, device)
+    divergences = sel.registry.applicable(prop, label, dtype, device, runtimes_of(subjects, dtype))
     cell = Cell(prop.name, label, dtype, device, divergences, sel.tf32)
     cell.describe_contracts(subjects)
     if sel.shapes and any(s.compiles_per_shape for s in subjects):

@@ -73,14 +73,14 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
     from conformance.divergence import Registry, RegistryError
     from conformance.farm import prepare_process
     from conformance.properties import PROPERTIES
-    from conformance.subjects import SubjectError, resolve
+    from conformance.subjects import SubjectError, resolve, runtimes_of
 
     prop = PROPERTIES.get(meta["property"])
     if prop is None:
         return 2, [f"cannot replay: this version of the suite has no property {meta['property']!r}"]
     try:
         subjects = tuple(resolve(spec) for spec in meta["specs"].split("|"))
-        registry = Registry.load(meta["divergences"])
+        registry = Registry.load(meta["divergences"]).with_subjects(subjects)
     except (SubjectError, RegistryError) as exc:
         return 2, [f"cannot replay: {exc}"]
     device, dtype = meta["device"], meta["dtype"]
@@ -95,7 +95,7 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
         label,
         dtype,
         device,
-        registry.applicable(prop, label, dtype, device),
+        registry.applicable(prop, label, dtype, device, runtimes_of(subjects, dtype)),
         meta["tf32"],
     )
     try:

@@ -42,7 +42,7 @@ from conformance.core import oracle
 from conformance.core.formats import DTYPES
 from conformance.divergence import Registry
 from conformance.options import DEFAULT_TAIL_SHARE
-from conformance.subjects import loaded_layer, resolve
+from conformance.subjects import loaded_layer, resolve, runtimes_of
 from strategies import Caps
 from strategies.gradients import upstream_for
 from strategies.values import Values
@@ -138,7 +138,9 @@ def suite_rate(prop: str, subject, dtype: str, run: Caps) -> tuple[float, Record
 
     phases = Phases("engine")
     declared = DECLARED[PROPERTIES[prop][0]]
-    divergences = Registry.load().applicable(declared, subject.label, dtype, "cpu")
+    divergences = Registry.load().applicable(
+        declared, subject.label, dtype, "cpu", runtimes_of((subject,), dtype)
+    )
     cell = RecordingCell(declared.name, subject.label, dtype, "cpu", divergences)
     caps = cell_caps(run, cell, (subject,))
     test = property_test(replace(declared, check=phases.timed(declared.check, "bound")))

@@ -87,6 +87,21 @@ def suite(tmp_path_factory):
     return run
 
 
+def runtimes_for(label: str):
+    """device -> what the built-in labelled `label` runs on there, whatever backend Keras has here."""
+    from conformance.subjects.keras_dense import keras_runtimes
+    from conformance.subjects.torch_linear import torch_runtimes
+
+    def runtimes(device: str) -> tuple[str, ...]:
+        if label.startswith("keras/"):
+            return keras_runtimes(label.removeprefix("keras/"), device)
+        if label == "tf_keras":
+            return keras_runtimes("tensorflow", device)
+        return torch_runtimes(device) if label == "torch" else ()
+
+    return runtimes
+
+
 def node(prop: str, subject: str, dtype: str, device: str = "cpu") -> str:
     """The node id of one cell: conformance/test_properties.py::test_<prop>[<subject>-<device>-<dtype>]."""
     from conformance.properties import PROPERTIES

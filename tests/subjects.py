@@ -1,4 +1,5 @@
-"""Plug-in subjects for the option self-tests: one needs a missing framework, one is no Subject, one is empty."""
+"""Plug-in subjects for the self-tests of options and of the plug-in API: broken ones (a missing
+framework, no Subject, nothing implemented, a borrowed label) and ones that use the API."""
 
 from conformance.subjects.base import Subject
 from conformance.subjects.torch_linear import TorchLinear
@@ -37,3 +38,29 @@ class NoEmptyBatches(TorchLinear):
 
     def unsupported_case(self, case):
         return "no empty batches" if case.rows == 0 else None
+
+
+class KerasLabelled(TorchLinear):
+    """A plug-in that would take a Keras label (and Keras' registry entries) by accident."""
+
+    name = "keras/mine"
+
+
+class OwnEntries(TorchLinear):
+    """A plug-in from outside the project that refuses rank-1 x, and ships the registry entry
+    that says so (own_divergences.toml, beside this module)."""
+
+    name = "own-entries"
+    divergences = "own_divergences.toml"
+
+    def forward(self, layer, x):
+        if len(x.shape) == 1:
+            raise ValueError("expected x of rank 2 or more")
+        return super().forward(layer, x)
+
+
+class ClashingEntries(TorchLinear):
+    """A plug-in whose own file reuses a built-in entry's id."""
+
+    name = "clashing-entries"
+    divergences = "clashing_divergences.toml"

@@ -18,7 +18,7 @@ from conformance.subjects.torch_linear import (
     set_torch_tf32,
     torch_precision_flags,
 )
-from tests.conftest import node
+from tests.conftest import node, runtimes_for
 from tests.emulated_gpu import tf32
 from tests.test_bound import accumulate, positive_case
 
@@ -93,7 +93,9 @@ def _tf32_result_in(cell: Cell, subject) -> None:
 
 def _cell(policy: str, registry: bool, dtype: str = "float32") -> Cell:
     prop = PROPERTIES["forward_within_bound"]
-    entries = Registry.load().applicable(prop, "keras/tensorflow", dtype, "cuda:0")
+    entries = Registry.load().applicable(
+        prop, "keras/tensorflow", dtype, "cuda:0", runtimes_for("keras/tensorflow")
+    )
     return Cell(prop.name, "keras/tensorflow", dtype, "cuda:0", entries if registry else (), policy)
 
 
@@ -134,7 +136,9 @@ class FakeJaxGpu(FakeGpu):
 
 def test_float32_evaluation_with_tf32_is_two_known_divergences_at_once():
     prop = PROPERTIES["forward_within_bound"]
-    entries = Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
+    entries = Registry.load().applicable(
+        prop, "keras/jax", "float64", "cuda:0", runtimes_for("keras/jax")
+    )
     cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
     _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(True))
     assert set(cell.reproduced) == {"keras-jax-float64", "tf32-default"}
@@ -144,7 +148,9 @@ def test_a_composition_needs_every_code_explained():
     prop = PROPERTIES["forward_within_bound"]
     entries = tuple(
         e
-        for e in Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
+        for e in Registry.load().applicable(
+            prop, "keras/jax", "float64", "cuda:0", runtimes_for("keras/jax")
+        )
         if e.id != "tf32-default"
     )
     cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
@@ -154,7 +160,9 @@ def test_a_composition_needs_every_code_explained():
 
 def test_tf32_is_no_looser_contract_where_the_flags_say_it_is_off():
     prop = PROPERTIES["forward_within_bound"]
-    entries = Registry.load().applicable(prop, "keras/jax", "float64", "cuda:0")
+    entries = Registry.load().applicable(
+        prop, "keras/jax", "float64", "cuda:0", runtimes_for("keras/jax")
+    )
     cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
     with pytest.raises(SubjectFailure, match=r"\[float32-evaluation: no registry|left its forward"):
         _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(False))

@@ -8,7 +8,9 @@ from conformance.cell import Cell, SubjectFailure
 from conformance.core.observation import Code, Observation, Quantity
 from conformance.divergence import Registry, RegistryError
 from conformance.properties import PROPERTIES
+from conformance.subjects import runtimes_of
 from strategies import Case
+from tests.conftest import runtimes_for
 from tests.planted import BiasAddedTwice, SubnormalsFlushed
 
 ENTRY = """
@@ -36,7 +38,7 @@ def test_an_entry_reaches_every_property_that_can_show_its_codes():
     registry = Registry.load()
 
     def ids(prop, *cell):
-        return {e.id for e in registry.applicable(PROPERTIES[prop], *cell)}
+        return {e.id for e in registry.applicable(PROPERTIES[prop], *cell, runtimes_for(cell[0]))}
 
     # an entry narrowed to some quantities still applies wherever its codes can show
     rank1 = ids("rank1_input_equals_batch_of_one", "keras/jax", "float16", "cpu")
@@ -143,7 +145,9 @@ def _subnormal_cell(subject) -> Cell:
     s = np.float32(2.0**-149)
     case = Case("float32", "cpu", np.array([[2 * s, s]]), np.ones((1, 2), np.float32),
                 np.array([s], np.float32), "subnormal-multiples")  # fmt: skip
-    entries = Registry.load().applicable(prop, subject.label, "float32", "cpu")
+    entries = Registry.load().applicable(
+        prop, subject.label, "float32", "cpu", runtimes_of((subject,), "float32")
+    )
     cell = Cell(prop.name, subject.label, "float32", "cpu", entries)
     cell.example(case)
     prop.check(cell, subject, case)
@@ -151,12 +155,44 @@ def _subnormal_cell(subject) -> Cell:
 
 
 def test_a_registered_flush_does_not_hide_another_error_at_the_subnormal_scale():
-    class FlushesLikeTensorFlow(SubnormalsFlushed):
+    class OnTensorFlowsRuntime:
         name = "keras/tensorflow"
 
-    class BiasTwiceUnderTensorFlowsName(BiasAddedTwice):
-        name = "keras/tensorflow"
+        def runtimes(self, dtype, device):
+            return ("tensorflow-cpu",)
+
+    class FlushesLikeTensorFlow(OnTensorFlowsRuntime, SubnormalsFlushed):
+        pass
+
+    class BiasTwiceUnderTensorFlowsName(OnTensorFlowsRuntime, BiasAddedTwice):
+        pass
 
     assert set(_subnormal_cell(FlushesLikeTensorFlow()).reproduced) == {"subnormal-ftz"}
     with pytest.raises(SubjectFailure, match="left its subnormal forward bound"):
         _subnormal_cell(BiasTwiceUnderTensorFlowsName())
+
+
+def test_an_entry_by_runtime_reaches_every_subject_on_that_runtime():
+    class OnXla:
+        def runtimes(self, dtype, device):
+            return ("xla-cpu",) if device == "cpu" else ("xla-gpu",)
+
+    prop = PROPERTIES["forward_within_bound"]
+    registry = Registry.load()
+    for label, on in (("keras/jax", runtimes_for("keras/jax")), ("my-xla-port", OnXla())):
+        runtimes = on if callable(on) else runtimes_of((on,), "float32")
+        assert "subnormal-ftz" in {
+            e.id for e in registry.applicable(prop, label, "float32", "cpu", runtimes)
+        }, label
+        on_gpu = registry.applicable(prop, label, "float32", "cuda:0", runtimes)
+        assert "subnormal-ftz" not in {e.id for e in on_gpu}, label
+    assert not registry.applicable(
+        prop, "keras/torch", "float32", "cpu", runtimes_for("keras/torch")
+    )
+
+
+def test_an_entry_names_subjects_or_runtimes(tmp_path):
+    path = tmp_path / "neither.toml"
+    path.write_text(entry().replace('subjects = ["torch"]\n', ""))
+    with pytest.raises(RegistryError, match="name the subjects or the runtimes it covers"):
+        Registry.load(path)

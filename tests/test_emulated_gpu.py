@@ -13,6 +13,7 @@ from conformance.cell import Cell, SubjectFailure
 from conformance.core.evidence import BFLOAT16
 from conformance.divergence import Registry
 from conformance.properties import PROPERTIES
+from conformance.subjects import runtimes_of
 from strategies import Case
 from tests.emulated_gpu import H200_RUNS, EmulatedGpu, like
 
@@ -92,7 +93,9 @@ def replay(path: Path, subject: EmulatedGpu, policy: str) -> Cell:
     meta, arrays = load(path)
     prop = PROPERTIES[meta["property"]]
     dtype, device = meta["dtype"], meta["device"]
-    entries = Registry.load().applicable(prop, subject.label, dtype, device)
+    entries = Registry.load().applicable(
+        prop, subject.label, dtype, device, runtimes_of((subject,), dtype)
+    )
     cell = Cell(prop.name, subject.label, dtype, device, entries, policy)
     with contextlib.suppress(SubjectFailure):
         prop.check(cell, subject, prop.example.from_arrays(dtype, device, arrays))
@@ -188,7 +191,9 @@ def test_float32_evaluation_holds_special_values_to_its_own_reading_of_the_opera
         H200_RUNS["torch-thorough"][1]["keras/torch"],
     )
     case = Case("float64", "cuda:0", np.array([[np.inf]]), np.array([[3.6e-46]]), None, "special")
-    entries = Registry.load().applicable(prop, subject.label, "float64", "cuda:0")
+    entries = Registry.load().applicable(
+        prop, subject.label, "float64", "cuda:0", runtimes_of((subject,), "float64")
+    )
     known = Cell(prop.name, subject.label, "float64", "cuda:0", entries)
     prop.check(known, subject, case)
     assert set(known.reproduced) == {"keras-torch-float64"}

@@ -20,6 +20,14 @@ BAD_OPTIONS = {
         ["--subjects", "tests.subjects:ForwardOnlyHalfDone"],
         "does not implement build, load, read, forward",
     ),
+    "plug-in under a built-in's label": (
+        ["--subjects", "tests.subjects:KerasLabelled"],
+        "is labelled 'keras/mine', a label of the built-in KerasDense",
+    ),
+    "plug-in's own registry clashing": (
+        ["--subjects", "tests.subjects:ClashingEntries"],
+        "ids ['rank-1-input'] are already in",
+    ),
     "missing framework": (
         ["--subjects", "tests.subjects:NeedsMissingFramework"],
         "needs the module 'no_such_framework_installed', which is not installed",

@@ -39,3 +39,16 @@ def test_unsupported_cases_are_counted_and_a_cell_of_only_those_is_skipped(suite
         and line.endswith("declared unsupported): no-empty-batches: no empty batches")
         for line in lines
     ), lines
+
+
+def test_a_plug_in_ships_registry_entries_of_its_own(suite):
+    run = suite(
+        "conformance", "--dtypes", "float32", "--subjects", "tests.subjects:OwnEntries",
+        "-k", "rank1_input",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    (cell,) = run.cells(property="rank1_input_equals_batch_of_one")
+    assert cell["status"] == "known-divergence", cell
+    assert cell["divergences"] == {"own-rank-1": "reproduced"}, cell
+    (entry,) = [d for d in run.report["divergences"] if d["id"] == "own-rank-1"]
+    assert entry["status"] == "reproduced", entry

@@ -5,12 +5,21 @@ A subject imports the core (`conformance.core`) and its own framework, nothing e
 
 import functools
 import importlib
+from fnmatch import fnmatchcase
 
 from conformance.subjects.base import REQUIRED_METHODS, Subject
 from conformance.subjects.keras_dense import KerasDense, TfKerasDense
 from conformance.subjects.torch_linear import TorchLinear
 
 BUILTIN = {"torch": TorchLinear, "keras": KerasDense, "tf_keras": TfKerasDense}
+#: the built-ins' labels (glob patterns): a plug-in labelled so inherits their registry entries,
+#: so it must be one of them (a patched build, as an upgrade candidate) or say it stands in
+RESERVED_LABELS = {
+    "torch": TorchLinear,
+    "keras": KerasDense,
+    "keras/*": KerasDense,
+    "tf_keras": TfKerasDense,
+}
 
 
 class SubjectError(ValueError):
@@ -33,6 +42,13 @@ def resolve(spec: str) -> Subject:
             raise SubjectError(
                 f"subject {spec!r} is not a conformance.subjects.base.Subject; {valid}"
             )
+        owner = next((c for p, c in RESERVED_LABELS.items() if fnmatchcase(subject.label, p)), None)
+        if owner is not None and not (isinstance(subject, owner) or subject.stands_in):
+            raise SubjectError(
+                f"subject {spec!r} is labelled {subject.label!r}, a label of the built-in"
+                f" {owner.__name__} whose registry entries it would inherit; give it a name of its"
+                " own, or set stands_in = True if it stands in for the built-in on purpose"
+            )
         lacking = [m for m in REQUIRED_METHODS if getattr(type(subject), m) is getattr(Subject, m)]
         if lacking or not subject.name:
             raise SubjectError(
@@ -45,6 +61,11 @@ def resolve(spec: str) -> Subject:
     if missing:
         raise SubjectError(f"subject {spec!r} needs the module {missing!r}, which is not installed")
     return subject
+
+
+def runtimes_of(subjects, dtype: str):
+    """device -> what the subjects (one, or a pair) run on there: for Registry.applicable."""
+    return lambda device: tuple(r for s in subjects for r in s.runtimes(dtype, device))
 
 
 def _build(
@@ -83,4 +104,5 @@ __all__ = [
     "loaded_layer",
     "pooled_layer",
     "resolve",
+    "runtimes_of",
 ]

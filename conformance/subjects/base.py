@@ -9,7 +9,9 @@ every example, so `load` must overwrite every parameter.
 import functools
 import importlib.metadata
 import importlib.util
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +31,12 @@ class Subject:
     #: whether the framework compiles every new input shape: each cell then draws its shapes
     #: from a fixed pool (--shapes), so that its examples do not each pay a compilation
     compiles_per_shape: bool = False
+    #: a plug-in that takes a built-in's label on purpose (an emulation of it): it inherits the
+    #: built-in's registry entries; any other plug-in labelled so is refused
+    stands_in: bool = False
+    #: a divergence file of this subject's own (TOML, as conformance/divergences.toml), named
+    #: relative to the subject's module; merged with the registry and validated the same way
+    divergences: str | None = None
 
     @property
     def label(self) -> str:
@@ -84,6 +92,18 @@ class Subject:
     def contract(self, dtype: str, device: str) -> Contract:
         """Precision assumptions on `device`, from the flags in effect (TF32, reduced-precision reductions)."""
         return device_contract(dtype, device, **self.precision_flags(dtype, device))
+
+    def runtimes(self, dtype: str, device: str) -> tuple[str, ...]:
+        """What computes `dtype` on `device` for this subject (e.g. "xla-cpu", "tensorflow-cpu",
+        "torch-cpu", "cublas"): registry entries that name one of these reach this subject too."""
+        return ()
+
+    def divergence_file(self) -> Path | None:
+        """The subject's own divergence file (`divergences`, beside its module), or None."""
+        if not self.divergences:
+            return None
+        module = sys.modules[type(self).__module__].__file__ or ""
+        return Path(module).with_name(self.divergences)
 
     def precision_flags(self, dtype: str, device: str) -> dict:
         """{"tf32": bool, "reduced_reduction": bool} in effect for `dtype` on `device` (none on the CPU)."""

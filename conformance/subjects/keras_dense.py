@@ -10,7 +10,11 @@ import numpy as np
 from conformance.core.layout import ViewOps
 from conformance.subjects.base import Subject
 from conformance.subjects.keras_autodiff import AUTODIFF, variables
-from conformance.subjects.torch_linear import prepare_torch, torch_precision_flags
+from conformance.subjects.torch_linear import (
+    prepare_torch,
+    torch_precision_flags,
+    torch_runtimes,
+)
 
 BACKEND_MODULES = {
     "tensorflow": ("keras", "tensorflow"),
@@ -76,6 +80,16 @@ def tensorflow_environment() -> dict:
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "physical_devices": [d.name for d in tf.config.list_physical_devices()],
     }
+
+
+def keras_runtimes(backend: str, device: str) -> tuple[str, ...]:
+    """What computes Keras Dense on `backend` on `device` (Subject.runtimes)."""
+    gpu = device.startswith("cuda")
+    if backend == "torch":
+        return torch_runtimes(device)
+    if backend == "jax":
+        return ("xla-gpu", "cublas") if gpu else ("xla-cpu",)
+    return ("cublas",) if gpu else ("tensorflow-cpu",)
 
 
 class KerasDense(Subject):
@@ -163,6 +177,9 @@ class KerasDense(Subject):
 
                 precision = "tensorfloat32" if tf32 == "on" else "float32"
                 jax.config.update("jax_default_matmul_precision", precision)
+
+    def runtimes(self, dtype, device):
+        return keras_runtimes(self.backend(), device)
 
     def precision_flags(self, dtype, device):
         if not device.startswith("cuda"):

@@ -94,6 +94,11 @@ def torch_precision_flags(dtype: str, device: str) -> dict:
     }
 
 
+def torch_runtimes(device: str) -> tuple[str, ...]:
+    """What computes torch's matmuls on `device`: its CPU kernels, or cuBLAS."""
+    return ("cublas",) if device.startswith("cuda") else ("torch-cpu",)
+
+
 class TorchLinear(Subject):
     name = "torch"
     requires = ("torch",)
@@ -126,6 +131,9 @@ class TorchLinear(Subject):
 
     def prepare_process(self, threads, tf32):
         prepare_torch(threads, tf32)
+
+    def runtimes(self, dtype, device):
+        return torch_runtimes(device)
 
     def precision_flags(self, dtype, device):
         return torch_precision_flags(dtype, device)
