@@ -73,7 +73,7 @@ def divergences_page(registry: Registry) -> str:
         "that fits only float32 evaluation with TF32 operands is observed as both, and is a known",
         "divergence only where entries explain both codes. An entry names the subjects it covers",
         "by label, or the *runtimes* by cause (what a subject runs on, `Subject.runtimes`:",
-        "`tensorflow-cpu`, `xla-cpu`, `xla-gpu`, `torch-cpu`, `cublas`), so that every subject on",
+        "`tensorflow-cpu`, `xla-cpu`, `xla-gpu`, `torch-cpu`, `cublas`, `jax-x32`), so that every subject on",
         "that runtime, a plug-in's too, inherits it; a plug-in may ship entries of its own",
         "(`Subject.divergences`, a file beside its module). An entry reaches every property that can",
         "show one of its codes, and may narrow itself to properties and to quantities",

@@ -102,9 +102,10 @@ def prepare_process(subjects, threads: int, tf32: str) -> None:
     keep_freed_memory()
     for name in THREAD_ENV:
         os.environ[name] = str(threads)
-    for module in dict.fromkeys(m for s in subjects for m in s.requires):
+    present = [s for s in subjects if s.missing() is None]  # the others' cells skip
+    for module in dict.fromkeys(m for s in present for m in s.requires):
         import_quietly(module)
-    for subject in subjects:
+    for subject in present:
         subject.prepare_process(threads, tf32)
     # The frameworks' import-time objects (about half a million) live as long as the process:
     # moved out of the collector's reach, a full collection no longer walks them (in the main

@@ -47,6 +47,11 @@ def fingerprint(subjects) -> dict:
         "platform": platform.platform(),
         "cpu": cpu(),
         "versions": versions(subjects),
-        "subjects": {s.label: {"devices": s.found_devices(), **s.environment()} for s in subjects},
+        "subjects": {
+            s.label: {"missing": s.missing()}
+            if s.missing()
+            else {"devices": s.found_devices(), **s.environment()}
+            for s in subjects
+        },
     }
     return json.loads(json.dumps(found, default=str))  # it travels between processes

@@ -7,7 +7,12 @@ from pathlib import Path
 from conformance.core.status import BROKEN, NEVER_RAN, Status
 
 #: the subjects as people call them
-NAMES = {"torch": "torch.nn.Linear", "tf_keras": "tf-keras Dense (Keras 2)"}
+NAMES = {
+    "torch": "torch.nn.Linear",
+    "tf_keras": "tf-keras Dense (Keras 2)",
+    "flax": "flax.nnx.Linear",
+    "flax_x64": "flax.nnx.Linear (x64)",
+}
 
 
 def subject_name(label: str) -> str:

@@ -26,6 +26,9 @@ class Subject:
     name: str = ""
     #: importable modules the subject needs
     requires: tuple[str, ...] = ()
+    #: for an optional built-in (its framework is not in requirements.txt): the command that
+    #: installs it; its cells skip with this until then
+    install: str = ""
     #: how --subjects named it (a built-in name or module:attr); set when resolved
     spec: str = ""
     #: whether the framework compiles every new input shape: each cell then draws its shapes
@@ -64,11 +67,15 @@ class Subject:
 
     def devices(self) -> list[str]:
         """Devices to test: those found, plus a cuda:0 slot when no GPU is (its cells skip, saying why)."""
-        found = self.found_devices()
+        found = ["cpu"] if self.missing() else self.found_devices()
         return found if len(found) > 1 else [*found, "cuda:0"]
 
     def missing_device(self, device: str) -> str | None:
-        """Why `device` cannot be used here, or None when it can."""
+        """Why `device` cannot be used here, or None when it can (an optional built-in whose
+        framework is not installed: that)."""
+        module = self.missing()
+        if module is not None:
+            return f"the module {module!r} is not installed ({self.install or 'install it'})"
         if device in self.found_devices():
             return None
         kind = "CUDA device" if device.startswith("cuda") else f"device {device}"

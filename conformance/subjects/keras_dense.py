@@ -9,6 +9,12 @@ import numpy as np
 
 from conformance.core.layout import ViewOps
 from conformance.subjects.base import Subject
+from conformance.subjects.jax_runtime import (
+    jax_devices,
+    jax_precision_flags,
+    jax_runtimes,
+    prepare_jax,
+)
 from conformance.subjects.keras_autodiff import AUTODIFF, variables
 from conformance.subjects.torch_linear import (
     prepare_torch,
@@ -22,8 +28,6 @@ BACKEND_MODULES = {
     "torch": ("keras", "torch"),
 }
 BACKENDS = tuple(BACKEND_MODULES)
-#: JAX matmul precisions that keep float32 operands in float32 on a GPU (the others allow TF32)
-JAX_FULL_FLOAT32 = ("float32", "highest")
 
 
 def keras_backend() -> str:
@@ -88,7 +92,7 @@ def keras_runtimes(backend: str, device: str) -> tuple[str, ...]:
     if backend == "torch":
         return torch_runtimes(device)
     if backend == "jax":
-        return ("xla-gpu", "cublas") if gpu else ("xla-cpu",)
+        return jax_runtimes(device)
     return ("cublas",) if gpu else ("tensorflow-cpu",)
 
 
@@ -148,9 +152,7 @@ class KerasDense(Subject):
         if backend == "tensorflow":
             count = tensorflow_gpus()
         elif backend == "jax":
-            import jax
-
-            count = sum(d.platform == "gpu" for d in jax.devices())
+            return jax_devices()
         else:
             import torch
 
@@ -163,20 +165,8 @@ class KerasDense(Subject):
             prepare_tensorflow(threads, tf32)
         elif backend == "torch":
             prepare_torch(threads, tf32)
-        else:  # XLA reads its flags when jax starts: set them first
-            os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-            if threads == 1:
-                os.environ["XLA_FLAGS"] = " ".join(
-                    [
-                        os.environ.get("XLA_FLAGS", ""),
-                        "--xla_cpu_multi_thread_eigen=false",
-                    ]
-                ).strip()
-            if tf32 != "framework-default":
-                import jax
-
-                precision = "tensorfloat32" if tf32 == "on" else "float32"
-                jax.config.update("jax_default_matmul_precision", precision)
+        else:
+            prepare_jax(threads, tf32)
 
     def runtimes(self, dtype, device):
         return keras_runtimes(self.backend(), device)
@@ -188,10 +178,7 @@ class KerasDense(Subject):
         if backend == "torch":
             return torch_precision_flags(dtype, device)
         if backend == "jax":
-            import jax
-
-            precision = jax.config.jax_default_matmul_precision
-            return {"tf32": str(precision).lower() not in JAX_FULL_FLOAT32}
+            return jax_precision_flags(device)
         import tensorflow as tf
 
         return {"tf32": tf.config.experimental.tensor_float_32_execution_enabled()}
@@ -265,6 +252,7 @@ class TfKerasDense(KerasDense):
 
     name = "tf_keras"
     requires = ("tf_keras", "tensorflow")
+    install = "pip install --no-deps tf-keras==2.21.0"
 
     @property
     def label(self) -> str:
