@@ -12,6 +12,7 @@ NAMES = {
     "tf_keras": "tf-keras Dense (Keras 2)",
     "flax": "flax.nnx.Linear",
     "flax_x64": "flax.nnx.Linear (x64)",
+    "onnxruntime": "torch.nn.Linear in ONNX Runtime",
 }
 
 

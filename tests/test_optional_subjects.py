@@ -10,6 +10,7 @@ from conformance.subjects import BUILTIN, resolve
 from conformance.subjects.flax_linear import FlaxLinear
 
 HAS_FLAX = importlib.util.find_spec("flax") is not None
+HAS_ONNXRUNTIME = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
 
 
 class FlaxNeedingMore(FlaxLinear):
@@ -24,14 +25,24 @@ def test_an_optional_built_in_without_its_framework_skips_saying_how_to_install_
     assert reason == "the module 'no_such_flax_companion' is not installed (pip install flax)"
 
 
-@pytest.mark.skipif(HAS_FLAX, reason="flax is installed here: the next test runs it")
-def test_flax_cells_skip_with_the_install_command_where_flax_is_missing(suite):
-    run = suite("conformance", "--dtypes", "float32", "--subjects", "torch,flax",
+@pytest.mark.parametrize(
+    ("name", "module", "install"),
+    [
+        ("flax", "flax", "pip install flax"),
+        ("onnxruntime", "onnxruntime", "pip install onnx onnxruntime"),
+    ],
+)
+def test_optional_cells_skip_with_the_install_command_where_the_framework_is_missing(
+    suite, name, module, install
+):
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here: the subject's own test runs it")
+    run = suite("conformance", "--dtypes", "float32", "--subjects", f"torch,{name}",
                 "-k", "forward_within_bound")  # fmt: skip
     assert run.returncode == 0, run.output[-3000:]
-    (cell,) = run.cells(subject="flax")
+    (cell,) = run.cells(subject=name)
     assert cell["status"] == "skipped"
-    assert "is not installed (pip install flax)" in cell["reason"], cell
+    assert f"is not installed ({install})" in cell["reason"], cell
 
 
 @pytest.mark.skipif(not HAS_FLAX, reason="flax is not installed (pip install flax)")
@@ -44,3 +55,17 @@ def test_flax_runs_and_inherits_the_xla_cpu_flush_by_runtime(suite):
     (flush,) = run.cells(subject="flax", property="subnormals_follow_gradual_underflow")
     assert flush["status"] == "known-divergence", flush
     assert flush["divergences"]["subnormal-ftz"] == "reproduced", flush
+
+
+@pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnx and onnxruntime are not installed")
+def test_onnxruntime_runs_the_exported_linear_and_raises_for_other_input_dtypes(suite):
+    run = suite("conformance", "--dtypes", "float32,bfloat16", "--subjects", "torch,onnxruntime",
+                "-k", "forward_within_bound or input_is_cast")  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    (forward,) = run.cells(subject="onnxruntime", property="forward_within_bound", dtype="float32")
+    assert forward["status"] == "pass", forward
+    (cast,) = run.cells(subject="onnxruntime", property="float_input_is_cast_to_the_layer_dtype",
+                        dtype="float32")  # fmt: skip
+    assert cast["divergences"]["onnxruntime-input-dtype"] == "reproduced", cast
+    for cell in run.cells(subject="onnxruntime", dtype="bfloat16"):
+        assert cell["status"] == "skipped" and "no bfloat16 Gemm" in cell["reason"], cell

@@ -10,6 +10,7 @@ from fnmatch import fnmatchcase
 from conformance.subjects.base import REQUIRED_METHODS, Subject
 from conformance.subjects.flax_linear import FlaxLinear, FlaxLinearX64
 from conformance.subjects.keras_dense import KerasDense, TfKerasDense
+from conformance.subjects.onnxruntime_linear import OnnxRuntimeLinear
 from conformance.subjects.torch_linear import TorchLinear
 
 BUILTIN = {
@@ -18,6 +19,7 @@ BUILTIN = {
     "tf_keras": TfKerasDense,
     "flax": FlaxLinear,
     "flax_x64": FlaxLinearX64,
+    "onnxruntime": OnnxRuntimeLinear,
 }
 #: the built-ins' labels (glob patterns): a plug-in labelled so inherits their registry entries,
 #: so it must be one of them (a patched build, as an upgrade candidate) or say it stands in
