@@ -68,4 +68,4 @@ def test_onnxruntime_runs_the_exported_linear_and_raises_for_other_input_dtypes(
                         dtype="float32")  # fmt: skip
     assert cast["divergences"]["onnxruntime-input-dtype"] == "reproduced", cast
     for cell in run.cells(subject="onnxruntime", dtype="bfloat16"):
-        assert cell["status"] == "skipped" and "no bfloat16 Gemm" in cell["reason"], cell
+        assert cell["status"] == "skipped" and "no bfloat16 Gemm kernel" in cell["reason"], cell
