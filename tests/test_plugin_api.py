@@ -52,3 +52,16 @@ def test_a_plug_in_ships_registry_entries_of_its_own(suite):
     assert cell["divergences"] == {"own-rank-1": "reproduced"}, cell
     (entry,) = [d for d in run.report["divergences"] if d["id"] == "own-rank-1"]
     assert entry["status"] == "reproduced", entry
+
+
+def test_the_worked_example_in_the_docs_runs_and_passes(suite):
+    from tests.conftest import ROOT
+
+    run = suite(
+        "conformance", "--dtypes", "float32,float16", "--subjects", "torch,example_port:NumpyPort",
+        "-k", "forward_within_bound or weight_gradient or round_trip",
+        env={"PYTHONPATH": str(ROOT / "docs")},
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    cells = run.cells(subject="numpy-port")
+    assert len(cells) == 6 and {c["status"] for c in cells} == {"pass"}, cells
