@@ -16,7 +16,12 @@ TEMPLATES = {
     "gitlab": ROOT / "docs" / "gitlab-ci.yml",
 }
 #: what the templates' CI variables stand for in one job
-VARIABLES = {"matrix.shard": "1", "CI_NODE_INDEX": "1", "CI_NODE_TOTAL": "4"}
+VARIABLES = {
+    "matrix.shard": "1",
+    "matrix.subject": "flax",
+    "CI_NODE_INDEX": "1",
+    "CI_NODE_TOTAL": "4",
+}
 #: files a run or a merge writes into a report directory
 REPORT_FILES = {"report.json", "junit.xml", "summary.md", "report.html"}
 SHELL = {"if", "then", "fi", "cat", "echo", "[", "true"}
