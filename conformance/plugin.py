@@ -200,8 +200,9 @@ def _subjects(item) -> tuple | None:
 
 def check_drawn(prop: Property, cell: Cell, checked, strategy, data) -> None:
     """Draw one example from `strategy`, record it in the cell, check `checked` (a subject or a
-    pair) on it (unless a subject declares it unsupported: then it is only counted). An exception a subject's method raises where the property does not expect one
-    fails the cell, naming the method, the exception and where it was raised."""
+    pair) on it (unless a subject declares it unsupported: then it is only counted). An
+    exception a subject's method raises where the property does not expect one fails the cell,
+    naming the method, the exception and where it was raised."""
     __tracebackhide__ = True
     example = data.draw(strategy, label="example")
     if cell.declined(checked, example):

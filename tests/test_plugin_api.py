@@ -2,13 +2,16 @@
 declares unsupported is counted and shown, never silently passed."""
 
 from reports.verdict import summary
+from tests.conftest import ROOT
+
+
+def plugged(suite, subjects: str, select: str, dtypes: str = "float32", env=None):
+    """A run of the conformance cells `select` names, with these subjects."""
+    return suite("conformance", "--dtypes", dtypes, "--subjects", subjects, "-k", select, env=env)
 
 
 def test_an_exception_in_a_subject_method_names_the_method_and_the_message(suite):
-    run = suite(
-        "conformance", "--dtypes", "float32", "--subjects", "tests.subjects:RaisesInBuild",
-        "-k", "forward_within_bound",
-    )  # fmt: skip
+    run = plugged(suite, "tests.subjects:RaisesInBuild", "forward_within_bound")
     (cell,) = run.cells(property="forward_within_bound")
     assert cell["status"] == "fail", cell
     reason = cell["reason"]
@@ -20,10 +23,7 @@ def test_an_exception_in_a_subject_method_names_the_method_and_the_message(suite
 
 
 def test_unsupported_cases_are_counted_and_a_cell_of_only_those_is_skipped(suite):
-    run = suite(
-        "conformance", "--dtypes", "float32", "--subjects", "tests.subjects:NoEmptyBatches",
-        "-k", "forward_within_bound or zero_size_batch",
-    )  # fmt: skip
+    run = plugged(suite, "tests.subjects:NoEmptyBatches", "forward_within_bound or zero_size_batch")
     assert run.returncode == 0, run.output[-3000:]
     (forward,) = run.cells(property="forward_within_bound")
     assert forward["status"] == "pass", forward
@@ -42,10 +42,7 @@ def test_unsupported_cases_are_counted_and_a_cell_of_only_those_is_skipped(suite
 
 
 def test_a_plug_in_ships_registry_entries_of_its_own(suite):
-    run = suite(
-        "conformance", "--dtypes", "float32", "--subjects", "tests.subjects:OwnEntries",
-        "-k", "rank1_input",
-    )  # fmt: skip
+    run = plugged(suite, "tests.subjects:OwnEntries", "rank1_input")
     assert run.returncode == 0, run.output[-3000:]
     (cell,) = run.cells(property="rank1_input_equals_batch_of_one")
     assert cell["status"] == "known-divergence", cell
@@ -55,12 +52,9 @@ def test_a_plug_in_ships_registry_entries_of_its_own(suite):
 
 
 def test_the_worked_example_in_the_docs_runs_and_passes(suite):
-    from tests.conftest import ROOT
-
-    run = suite(
-        "conformance", "--dtypes", "float32,float16", "--subjects", "torch,example_port:NumpyPort",
-        "-k", "forward_within_bound or weight_gradient or round_trip",
-        env={"PYTHONPATH": str(ROOT / "docs")},
+    run = plugged(
+        suite, "torch,example_port:NumpyPort", "forward_within_bound or weight_gradient or round_trip",
+        dtypes="float32,float16", env={"PYTHONPATH": str(ROOT / "docs")},
     )  # fmt: skip
     assert run.returncode == 0, run.output[-3000:]
     cells = run.cells(subject="numpy-port")

@@ -165,6 +165,12 @@ class Subject:
         return f"<subject {self.label}>"
 
 
+def device_parts(device: str) -> tuple[str, str]:
+    """("cpu" or "gpu", index) for a suite device name: cpu, cpu:N, cuda:N."""
+    kind, _, index = device.partition(":")
+    return ("gpu" if kind == "cuda" else kind), index or "0"
+
+
 REQUIRED_METHODS = ("build", "load", "read", "forward")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from conformance.core.formats import FORMATS
 from conformance.subjects.base import Subject
 from conformance.subjects.jax_runtime import (
+    jax_device,
     jax_devices,
     jax_precision_flags,
     jax_runtimes,
@@ -45,18 +46,12 @@ class FlaxLinear(Subject):
             )
         return None
 
-    def _device(self, device: str):
-        import jax
-
-        kind, _, index = device.partition(":")
-        return jax.devices("gpu" if kind == "cuda" else "cpu")[int(index or 0)]
-
     def build(self, in_features, out_features, bias, dtype, device):
         import jax
         from flax import nnx
 
         jdtype = FORMATS[dtype].numpy
-        with jax.default_device(self._device(device)):
+        with jax.default_device(jax_device(device)):
             layer = nnx.Linear(
                 in_features, out_features, use_bias=bias, dtype=jdtype, param_dtype=jdtype,
                 rngs=nnx.Rngs(0),
@@ -67,7 +62,7 @@ class FlaxLinear(Subject):
     def _array(self, layer, value):
         import jax
 
-        return jax.device_put(np.asarray(value), self._device(layer.conformance_device))
+        return jax.device_put(np.asarray(value), jax_device(layer.conformance_device))
 
     def load(self, layer, weight, bias):
         layer.kernel.set_value(self._array(layer, weight.T))
@@ -84,7 +79,7 @@ class FlaxLinear(Subject):
         conversion, where device_put would narrow it to int32 first without x64)."""
         import jax
 
-        with jax.default_device(self._device(layer.conformance_device)):
+        with jax.default_device(jax_device(layer.conformance_device)):
             return np.asarray(layer(np.asarray(x)))
 
     # -- the backward pass, through JAX's autodiff over the module's parameters ----------------

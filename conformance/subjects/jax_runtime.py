@@ -3,6 +3,8 @@ and what computes where."""
 
 import os
 
+from conformance.subjects.base import device_parts
+
 #: JAX matmul precisions that keep float32 operands in float32 on a GPU (the others allow TF32)
 JAX_FULL_FLOAT32 = ("float32", "highest")
 
@@ -22,6 +24,14 @@ def prepare_jax(threads: int, tf32: str, x64: bool = False) -> None:
     if tf32 != "framework-default":
         precision = "tensorfloat32" if tf32 == "on" else "float32"
         jax.config.update("jax_default_matmul_precision", precision)
+
+
+def jax_device(device: str):
+    """The JAX device a suite device name (cpu, cpu:N, cuda:N) names."""
+    import jax
+
+    kind, index = device_parts(device)
+    return jax.devices(kind)[int(index)]
 
 
 def jax_devices() -> list[str]:

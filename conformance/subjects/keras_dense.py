@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from conformance.core.layout import ViewOps
-from conformance.subjects.base import Subject
+from conformance.subjects.base import Subject, device_parts
 from conformance.subjects.jax_runtime import (
     jax_devices,
     jax_precision_flags,
@@ -43,12 +43,6 @@ def keras_backend() -> str:
             return json.load(f).get("backend", "tensorflow")
     except (OSError, ValueError):
         return "tensorflow"
-
-
-def device_parts(device: str) -> tuple[str, str]:
-    """("cpu" or "gpu", index) for a suite device name: cpu, cpu:N, cuda:N."""
-    kind, _, index = device.partition(":")
-    return ("gpu" if kind == "cuda" else kind), index or "0"
 
 
 def tensorflow_gpus() -> int:
