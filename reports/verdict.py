@@ -13,6 +13,7 @@ NAMES = {
     "flax": "flax.nnx.Linear",
     "flax_x64": "flax.nnx.Linear (x64)",
     "onnxruntime": "torch.nn.Linear in ONNX Runtime",
+    "litert": "Keras Dense in LiteRT",
 }
 
 

@@ -9,7 +9,10 @@ import os
 import ml_dtypes
 import numpy as np
 
+from conformance.subjects.flax_linear import FlaxLinear
 from conformance.subjects.keras_dense import KerasDense
+from conformance.subjects.litert_dense import LiteRtDense
+from conformance.subjects.onnxruntime_linear import OnnxRuntimeLinear
 from conformance.subjects.torch_linear import TorchLinear, to_numpy, to_tensor
 
 
@@ -567,3 +570,39 @@ class RegressedTorch(BiasAddedTwice):
     """Calls itself torch: a candidate 'upgrade' of torch with a regression, for the diff gate."""
 
     name = "torch"
+
+
+# -- the optional subjects' deployment paths (each runs where its framework is installed) --------
+class FlaxKernelReshaped(FlaxLinear):
+    """A Flax port that reshapes weight (out, in) to the (in, out) kernel instead of transposing."""
+
+    name = "planted-flax-reshape"
+
+    def load(self, layer, weight, bias):
+        super().load(layer, np.ascontiguousarray(weight.reshape(weight.shape[::-1]).T), bias)
+
+
+class OnnxExportStaleBias(OnnxRuntimeLinear):
+    """An export made before the bias was written: the graph keeps torch's default bias."""
+
+    name = "planted-onnxruntime-stale-bias"
+
+    def load(self, layer, weight, bias):
+        super().load(layer, weight, None)
+
+
+class LiteRtFloat16Everywhere(LiteRtDense):
+    """A conversion that takes the float16 path for float32 layers too (weights rounded to float16)."""
+
+    name = "planted-litert-float16-weights"
+
+    def weights_in_float16(self, dtype):
+        return True
+
+
+#: each optional subject's planted bug -> the property that must report it, on float32
+PLANTED_OPTIONAL = {
+    FlaxKernelReshaped: "forward_within_bound",
+    OnnxExportStaleBias: "forward_within_bound",
+    LiteRtFloat16Everywhere: "forward_within_bound",
+}

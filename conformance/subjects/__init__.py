@@ -10,6 +10,7 @@ from fnmatch import fnmatchcase
 from conformance.subjects.base import REQUIRED_METHODS, Subject
 from conformance.subjects.flax_linear import FlaxLinear, FlaxLinearX64
 from conformance.subjects.keras_dense import KerasDense, TfKerasDense
+from conformance.subjects.litert_dense import LiteRtDense
 from conformance.subjects.onnxruntime_linear import OnnxRuntimeLinear
 from conformance.subjects.torch_linear import TorchLinear
 
@@ -20,6 +21,7 @@ BUILTIN = {
     "flax": FlaxLinear,
     "flax_x64": FlaxLinearX64,
     "onnxruntime": OnnxRuntimeLinear,
+    "litert": LiteRtDense,
 }
 #: the built-ins' labels (glob patterns): a plug-in labelled so inherits their registry entries,
 #: so it must be one of them (a patched build, as an upgrade candidate) or say it stands in
@@ -28,6 +30,9 @@ RESERVED_LABELS = {
     "keras": KerasDense,
     "keras/*": KerasDense,
     "tf_keras": TfKerasDense,
+    "flax*": FlaxLinear,
+    "onnxruntime": OnnxRuntimeLinear,
+    "litert": LiteRtDense,
 }
 
 
