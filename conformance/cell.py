@@ -49,6 +49,8 @@ class Cell:
     ):
         self.property = prop
         self.subject = subject
+        #: the execution mode, from the label (torch@compile); a pair of subjects runs eagerly
+        self.mode = "eager" if " vs " in subject else subject.partition("@")[2] or "eager"
         self.dtype = dtype
         self.device = device
         self.divergences = divergences
@@ -91,6 +93,7 @@ class Cell:
             self.contracts[subject.label] = {
                 **judged.contract.as_dict(),
                 "observable": [str(code) for code in judged.looser],
+                "mode": subject.mode_contract(),
             }
 
     def example(self, example) -> None:
@@ -206,6 +209,7 @@ class Cell:
             "subject": self.subject,
             "dtype": self.dtype,
             "device": self.device,
+            "mode": self.mode,
             "status": str(final),
             "reason": reason if status else self.reason(),
             "examples": self.examples,

@@ -24,7 +24,7 @@ DEFAULT_PATH = Path(__file__).with_name("divergences.toml")
 REQUIRED = ("id", "title", "what", "observations", "evidence")
 #: an entry names the subjects it covers, the runtimes it covers, or both
 WHO = ("subjects", "runtimes")
-OPTIONAL = (*WHO, "properties", "dtypes", "devices", "quantities")
+OPTIONAL = (*WHO, "properties", "dtypes", "devices", "modes", "quantities")
 EVERYTHING = ("*",)
 
 
@@ -46,6 +46,7 @@ class Divergence:
     properties: tuple[str, ...] = EVERYTHING
     dtypes: tuple[str, ...] = EVERYTHING
     devices: tuple[str, ...] = EVERYTHING
+    modes: tuple[str, ...] = EVERYTHING
     quantities: tuple[str, ...] = EVERYTHING
 
     @property
@@ -56,13 +57,15 @@ class Divergence:
         self, prop, subject: str, dtype: str, device: str, runtimes: tuple[str, ...] = ()
     ) -> bool:
         """Whether a cell (a Property x subject x dtype x device, its subjects running on
-        `runtimes` there) can reach this divergence: the entry names the subject's label or one
-        of those runtimes."""
+        `runtimes` there) can reach this divergence: the entry names the subject's label (its
+        mode aside: torch@compile is torch in mode compile) or one of those runtimes, and the mode."""
         named = prop.name in self.properties or (
             self.properties == EVERYTHING and bool(self.codes & prop.shows)
         )
+        subject, _, mode = subject.partition("@")  # a pair of subjects runs eagerly
         return (
             named
+            and any(fnmatchcase(mode or "eager", p) for p in self.modes)
             and (
                 any(fnmatchcase(subject, p) for p in self.subjects)
                 or any(fnmatchcase(r, p) for r in runtimes for p in self.runtimes)

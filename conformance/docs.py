@@ -94,7 +94,7 @@ def divergences_page(registry: Registry) -> str:
             "- "
             + "; ".join(
                 f"{key}: {_where(getattr(e, key))}"
-                for key in ("subjects", "runtimes", "dtypes", "devices")
+                for key in ("subjects", "runtimes", "dtypes", "devices", "modes")
                 if getattr(e, key)
             ),
             f"- properties: {_where(e.properties)}; quantities: {_where(e.quantities)}",

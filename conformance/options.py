@@ -46,6 +46,8 @@ class Selection:
     devices: tuple[str, ...] | None = None
     tf32: str = "framework-default"
     shapes: int = 0
+    #: the subjects as cells run them: each in each selected mode it has (--modes)
+    cell_subjects: tuple[Subject, ...] = ()
 
     def selects(self, device: str) -> bool:
         """Whether --devices selects `device` (every device when it was not given)."""
@@ -98,6 +100,12 @@ def add_options(parser) -> None:
         default="8",
         help="subjects that compile every new shape (Keras on JAX) draw each cell's shapes from a "
         "fixed pool of this many, while values keep varying (0: any shape; default 8)",
+    )
+    group.addoption(
+        "--modes",
+        default="eager",
+        help="comma-separated execution modes: eager, and graph, xla (Keras on TensorFlow),"
+        " compile (torch.compile); each subject runs in those it has (default: eager)",
     )
     group.addoption(
         "--devices",
@@ -296,6 +304,25 @@ def parse(getoption) -> Selection:
         devices=_devices(getoption("devices")),
         tf32=_choices("--tf32", getoption("tf32"), TF32_POLICIES)[0],
         shapes=_count("--shapes", getoption("shapes")),
+        cell_subjects=_in_modes(subjects, getoption("modes")),
+    )
+
+
+def _in_modes(subjects: tuple[Subject, ...], text: str) -> tuple[Subject, ...]:
+    """Each subject in each of the --modes it has; every mode chosen must be some subject's."""
+    valid = dict.fromkeys(m for s in subjects for m in s.modes)
+    has = "; ".join(f"{s.label}: {', '.join(s.modes)}" for s in subjects)
+    chosen = [m.strip() for m in text.split(",") if m.strip()]
+    wrong = [m for m in chosen if m not in valid]
+    if wrong or not chosen:
+        raise OptionError(
+            f"--modes: no subject selected runs in {', '.join(wrong) or repr(text)}; valid: {has}"
+        )
+    return tuple(
+        s if mode == "eager" else s.in_mode(mode)
+        for s in subjects
+        for mode in dict.fromkeys(chosen)
+        if mode in s.modes
     )
 
 

@@ -163,7 +163,7 @@ def pytest_generate_tests(metafunc):
     if "subject" in names:
         targets = [
             (s, d)
-            for s in sel.subjects
+            for s in sel.cell_subjects
             for d in s.devices()
             if sel.selects(d) and not (cross and d == "cpu")
         ]

@@ -47,7 +47,7 @@ def cell_key(cell: dict) -> tuple[str, str, str, str]:
 def build(*, cells: list[dict], selection, environment: dict | None, run: dict) -> dict:
     """The whole report from the controller's cell records (statuses settled across the run)."""
     cells = sorted(cells, key=cell_key)
-    labels = [s.label for s in selection.subjects]
+    labels = [s.label for s in selection.cell_subjects or selection.subjects]
     entries = [entry.as_dict() for entry in selection.registry.entries]
     outcomes = divergence_outcomes(entries, cells)
     return {
@@ -66,6 +66,7 @@ def build(*, cells: list[dict], selection, environment: dict | None, run: dict) 
             "devices": selection.devices and list(selection.devices),
             "tf32": selection.tf32,
             "shapes": selection.shapes,
+            "modes": list(dict.fromkeys(s.mode for s in selection.cell_subjects)),
         },
         "summary": summary(cells),
         "cells": cells,

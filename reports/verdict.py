@@ -18,9 +18,12 @@ NAMES = {
 
 
 def subject_name(label: str) -> str:
+    label, _, mode = label.partition("@")
     if label.startswith("keras/"):
-        return f"Keras Dense ({label.removeprefix('keras/')} backend)"
-    return NAMES.get(label, label)
+        name = f"Keras Dense ({label.removeprefix('keras/')} backend)"
+    else:
+        name = NAMES.get(label, label)
+    return f"{name} in {mode} mode" if mode else name
 
 
 def _listing(items: list[str]) -> str:

@@ -30,7 +30,7 @@ class _PlantedKeras(KerasDense):
 
     @property
     def label(self) -> str:
-        return self.name
+        return self.name + self.mode_suffix
 
 
 class ReshapedNotTransposed(_PlantedKeras):
@@ -605,4 +605,53 @@ PLANTED_OPTIONAL = {
     FlaxKernelReshaped: "forward_within_bound",
     OnnxExportStaleBias: "forward_within_bound",
     LiteRtFloat16Everywhere: "forward_within_bound",
+}
+
+
+# -- execution modes: bugs that only a staged or compiled call shows ------------------------------
+class StagedWithFrozenWeights(_PlantedKeras):
+    """Keras staged (graph, xla) with the weights captured as constants when first traced: weights
+    loaded afterwards are ignored. Eager calls are right."""
+
+    name = "planted-staged-frozen-weights"
+
+    def forward(self, layer, x):
+        if self.mode == "eager":
+            return super().forward(layer, x)
+        import tensorflow as tf
+
+        cache = layer.__dict__.setdefault("planted_frozen", {})
+        if len(x.shape) not in cache:
+            kernel = tf.constant(layer.kernel.numpy())
+            bias = tf.constant(layer.bias.numpy()) if layer.use_bias else 0
+            cache[len(x.shape)] = self.staged(
+                lambda x: tf.tensordot(tf.cast(x, kernel.dtype), kernel, 1) + bias
+            )
+        return cache[len(x.shape)](x).numpy()
+
+
+class CompiledWithFrozenWeights(_Planted):
+    """torch.compile over a copy of the weights taken at the first call: weights loaded afterwards
+    are ignored. Eager calls are right."""
+
+    name = "planted-compiled-frozen-weights"
+
+    def call(self, layer):
+        if self.mode == "eager":
+            return layer
+        import torch
+
+        found = layer.__dict__.get("planted_frozen")
+        if found is None:
+            weight = layer.weight.detach().clone()
+            bias = None if layer.bias is None else layer.bias.detach().clone()
+            found = torch.compile(lambda x: torch.nn.functional.linear(x, weight, bias))
+            layer.__dict__["planted_frozen"] = found
+        return found
+
+
+#: each mode's planted bug -> the modes that must report it in forward_within_bound (eager passes)
+PLANTED_MODES = {
+    StagedWithFrozenWeights: ("graph", "xla"),
+    CompiledWithFrozenWeights: ("compile",),
 }

@@ -40,6 +40,12 @@ class NoEmptyBatches(TorchLinear):
         return "no empty batches" if case.rows == 0 else None
 
 
+class ModeInLabel(TorchLinear):
+    """A plug-in whose label would read as a subject in an execution mode."""
+
+    name = "mine@fast"
+
+
 class KerasLabelled(TorchLinear):
     """A plug-in that would take a Keras label (and Keras' registry entries) by accident."""
 

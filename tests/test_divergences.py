@@ -196,3 +196,15 @@ def test_an_entry_names_subjects_or_runtimes(tmp_path):
     path.write_text(entry().replace('subjects = ["torch"]\n', ""))
     with pytest.raises(RegistryError, match="name the subjects or the runtimes it covers"):
         Registry.load(path)
+
+
+def test_an_entry_reaches_a_subject_in_every_mode_unless_it_names_modes():
+    registry = Registry.load()
+    prop = PROPERTIES["float_input_is_cast_to_the_layer_dtype"]
+
+    def ids(label):
+        return {e.id for e in registry.applicable(prop, label, "float32", "cpu")}
+
+    assert ids("torch") == {"torch-input-dtype"}  # eager: not the compile-only entry
+    assert ids("torch@compile") == {"torch-input-dtype", "torch-compile-one-input-promotes"}
+    assert ids("keras/tensorflow@xla") == ids("keras/tensorflow")

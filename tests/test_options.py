@@ -71,6 +71,14 @@ BAD_OPTIONS = {
         ["--large-rows", "many"],
         "--large-rows: 'many' is not a positive integer",
     ),
+    "mode no subject has": (
+        ["--subjects", "torch", "--modes", "eager,graph"],
+        "--modes: no subject selected runs in graph; valid: torch: eager, compile",
+    ),
+    "plug-in labelled with a mode": (
+        ["--subjects", "tests.subjects:ModeInLabel"],
+        "is labelled 'mine@fast'; '@' sets off an execution mode in a label",
+    ),
     "missing registry": (
         ["--divergences", "nowhere.toml"],
         "divergence registry nowhere.toml: cannot read it",

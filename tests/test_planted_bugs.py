@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import selected_cells
-from tests.planted import FORWARD_INTACT, PLANTED, ZeroDefaultBias
+from tests.planted import FORWARD_INTACT, PLANTED, PLANTED_MODES, ZeroDefaultBias
 
 
 def test_planted_run_fails_and_writes_a_report(planted_run):
@@ -72,3 +72,28 @@ def test_every_property_has_a_planted_bug():
 
     planted = {prop for prop, _ in PLANTED.values()} | {"default_initialisation_agrees"}
     assert set(PROPERTIES) <= planted, sorted(set(PROPERTIES) - planted)
+
+
+@pytest.mark.parametrize("planted", list(PLANTED_MODES), ids=lambda c: c.name)
+def test_a_bug_planted_in_an_execution_mode_shows_there_and_only_there(suite, planted):
+    subject = planted()
+    modes = PLANTED_MODES[planted]
+    if not set(modes) <= set(subject.modes):
+        pytest.skip(f"{subject.label} runs in {', '.join(subject.modes)} here")
+    run = suite("conformance", "--dtypes", "float32", "--devices", "cpu",
+                "--modes", ",".join(("eager", *modes)),
+                "--subjects", f"tests.planted:{planted.__name__}", "-k", "forward_within_bound")  # fmt: skip
+    (eager,) = run.cells(subject=planted.name)
+    assert eager["status"] == "pass" and eager["mode"] == "eager", eager
+    for mode in modes:
+        (cell,) = run.cells(subject=f"{planted.name}@{mode}")
+        assert cell["status"] == "fail" and cell["mode"] == mode, cell
+        assert f"{planted.name}@{mode} left its forward bound" in cell["reason"], cell["reason"]
+
+
+def test_every_execution_mode_has_a_planted_bug():
+    from conformance.subjects.keras_dense import TENSORFLOW_MODES
+    from conformance.subjects.torch_linear import TORCH_MODES
+
+    planted = {mode for modes in PLANTED_MODES.values() for mode in modes}
+    assert {*TENSORFLOW_MODES, *TORCH_MODES} - {"eager"} <= planted

@@ -162,6 +162,7 @@ def test_diff_flags_each_kind_of_regression(runs, tmp_path, change, section):
     ("change", "difference"),
     [
         (lambda d: d["options"].update(dtypes=["float16", "float32"]), "dtypes"),
+        (lambda d: d["options"]["subjects"].append("torch@compile"), "subjects"),
         (lambda d: d["run"].update(worker_count=0), "workers asked for (-n): 2 in the baseline, 0"),
         (lambda d: d["run"]["selection"].update(keyword="forward"), "selection (-k, -m, paths)"),
         (lambda d: d["run"]["hypothesis"].update(max_examples=2500), "Hypothesis profile"),
@@ -170,7 +171,7 @@ def test_diff_flags_each_kind_of_regression(runs, tmp_path, change, section):
             "threads per process",
         ),
     ],
-    ids=["dtypes", "workers", "selection", "profile", "threads"],
+    ids=["dtypes", "another mode", "workers", "selection", "profile", "threads"],
 )
 def test_diff_refuses_runs_that_are_not_alike(runs, tmp_path, change, difference):
     data = copy.deepcopy(runs["whole"].report)

@@ -56,6 +56,11 @@ def resolve(spec: str) -> Subject:
             raise SubjectError(
                 f"subject {spec!r} is not a conformance.subjects.base.Subject; {valid}"
             )
+        if "@" in subject.label:
+            raise SubjectError(
+                f"subject {spec!r} is labelled {subject.label!r}; '@' sets off an execution mode"
+                " in a label (torch@compile), so give it a name without one"
+            )
         owner = next((c for p, c in RESERVED_LABELS.items() if fnmatchcase(subject.label, p)), None)
         if owner is not None and not (isinstance(subject, owner) or subject.stands_in):
             raise SubjectError(

@@ -6,6 +6,7 @@ The suite builds each layer once per (in, out, bias, dtype, device) and reloads 
 every example, so `load` must overwrite every parameter.
 """
 
+import copy
 import functools
 import importlib.metadata
 import importlib.util
@@ -17,6 +18,10 @@ import numpy as np
 
 from conformance.core.contract import Contract, device_contract
 from conformance.core.layout import View
+
+#: execution modes that compile the layer for each new input shape: their cells draw shapes from a
+#: fixed pool (--shapes), as for a framework that compiles every shape
+COMPILING_MODES = frozenset({"xla", "jit", "compile"})
 
 
 class Subject:
@@ -41,10 +46,32 @@ class Subject:
     #: relative to the subject's module; merged with the registry and validated the same way
     divergences: str | None = None
 
+    #: the execution modes this subject runs in (--modes): "eager" calls the layer as it is;
+    #: others stage it (graph, xla, jit) or compile it (compile) first
+    modes: tuple[str, ...] = ("eager",)
+    #: the mode this instance runs in (Subject.in_mode)
+    mode: str = "eager"
+
     @property
     def label(self) -> str:
-        """How cells name this subject (a Keras subject adds its backend: keras/tensorflow)."""
-        return self.name
+        """How cells name this subject: its name and, but in eager mode, its mode (torch@compile;
+        a Keras subject adds its backend: keras/tensorflow@xla)."""
+        return self.name + self.mode_suffix
+
+    @property
+    def mode_suffix(self) -> str:
+        return "" if self.mode == "eager" else f"@{self.mode}"
+
+    def in_mode(self, mode: str) -> "Subject":
+        """This subject running in `mode` (one of `modes`): a copy with its own layers."""
+        variant = copy.copy(self)
+        variant.mode = mode
+        variant.compiles_per_shape = self.compiles_per_shape or mode in COMPILING_MODES
+        return variant
+
+    def mode_contract(self) -> str:
+        """What running in this mode assumes about the layer, for the cell's contracts."""
+        return "eager: the layer called as it is, each call reading its current weights"
 
     def missing(self) -> str | None:
         """The first required module that cannot be imported, or None."""

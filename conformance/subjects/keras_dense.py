@@ -28,6 +28,19 @@ BACKEND_MODULES = {
     "torch": ("keras", "torch"),
 }
 BACKENDS = tuple(BACKEND_MODULES)
+#: Keras on TensorFlow's execution modes, and what each assumes of the layer (Subject.mode_contract)
+TENSORFLOW_MODES = {
+    "eager": "eager: Layer.__call__ as it is, each call reading the current variables",
+    "graph": (
+        "graph: the call (and its gradient, second derivative and SGD step) traced once per layer"
+        " by tf.function, the traced graph reading the variables at every run, so a weight loaded"
+        " after tracing must show; Grappler may fuse the bias add"
+    ),
+    "xla": (
+        "xla: tf.function(jit_compile=True), compiled by XLA for each input shape; XLA may fuse"
+        " the bias add and reorder the accumulation (both within the bound)"
+    ),
+}
 
 
 def keras_backend() -> str:
@@ -99,7 +112,7 @@ class KerasDense(Subject):
 
     @property
     def label(self) -> str:
-        return f"keras/{self.backend()}"
+        return f"keras/{self.backend()}{self.mode_suffix}"
 
     def backend(self) -> str:
         return keras_backend()
@@ -107,6 +120,47 @@ class KerasDense(Subject):
     def __init__(self):
         # XLA compiles each new shape of every op JAX runs eagerly
         self.compiles_per_shape = self.backend() == "jax"
+
+    @property
+    def modes(self) -> tuple[str, ...]:  # type: ignore[override]  # from the backend chosen at run time
+        return tuple(TENSORFLOW_MODES) if self.backend() == "tensorflow" else ("eager",)
+
+    def mode_contract(self):
+        return TENSORFLOW_MODES.get(self.mode) or super().mode_contract()
+
+    def unsupported_case(self, case):
+        if (
+            self.mode == "graph"
+            and case.in_features == 0
+            and case.has_bias
+            and not case.device.startswith("cuda")
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
+        ):
+            return (
+                "TensorFlow aborts the process running a traced Dense with 0 inputs and a bias on"
+                " the CPU (Grappler fuses MatMul and BiasAdd into a oneDNN inner product, which"
+                " throws 'could not create a primitive descriptor'; docs/modes.md)"
+            )
+        return None
+
+    def staged(self, fn):
+        """`fn` as this mode runs it: itself (eager); a tf.function whose input signatures relax
+        after a retrace (graph), compiled by XLA for each input shape (xla)."""
+        if self.mode == "eager":
+            return fn
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=self.mode == "xla", reduce_retracing=True)
+
+    def staged_once(self, layer, what: str, x, fn):
+        """`staged(fn)`, made once per layer, `what` and rank of x (fn closes over the layer; a
+        signature relaxed across ranks would lose the rank Dense needs)."""
+        # in the layer's __dict__, past Keras' attribute tracking
+        cache = layer.__dict__.setdefault("conformance_staged", {})
+        key = (what, len(x.shape))
+        if key not in cache:
+            cache[key] = self.staged(fn)
+        return cache[key]
 
     def keras(self):
         import keras
@@ -163,6 +217,8 @@ class KerasDense(Subject):
             prepare_jax(threads, tf32)
 
     def runtimes(self, dtype, device):
+        if self.mode == "xla":
+            return ("xla-gpu",) if device.startswith("cuda") else ("xla-cpu",)
         return keras_runtimes(self.backend(), device)
 
     def precision_flags(self, dtype, device):
@@ -204,7 +260,8 @@ class KerasDense(Subject):
 
     def forward(self, layer, x):
         with self.scope(layer.conformance_device):
-            return self.autodiff().host(layer(x))
+            call = self.staged_once(layer, "forward", x, lambda x: layer(x))
+            return self.autodiff().host(call(x))
 
     def tensor(self, view, device):
         ops = self.array_ops()
@@ -223,21 +280,33 @@ class KerasDense(Subject):
     def gradients(self, layer, x, upstream):
         autodiff = self.autodiff()
         with self.scope(layer.conformance_device):
-            dx, dkernel, *dbias = map(autodiff.host, autodiff.gradients(layer, x, upstream))
+            call = self.staged_once(
+                layer, "gradients", x, lambda x, u: autodiff.gradients(layer, x, u)
+            )
+            dx, dkernel, *dbias = map(autodiff.host, call(x, upstream))
         return dx, np.ascontiguousarray(dkernel.T), dbias[0] if dbias else None
 
     def train(self, layer, batches, learning_rate):
         autodiff = self.autodiff()
         with self.scope(layer.conformance_device):
             optimizer = self.keras().optimizers.SGD(learning_rate=learning_rate)
-            for x, upstream in batches:
+            optimizer.build(variables(layer))  # its variables made eagerly, before any staging
+
+            def step(x, upstream):
                 _, *grads = autodiff.gradients(layer, x, upstream)
                 optimizer.apply_gradients(zip(grads, variables(layer), strict=True))
+
+            staged = self.staged(step)  # this call's optimizer: staged afresh
+            for x, upstream in batches:
+                staged(x, upstream)
 
     def second_derivative(self, layer, x, upstream):
         autodiff = self.autodiff()
         with self.scope(layer.conformance_device):
-            dkernel = autodiff.host(autodiff.second_derivative(layer, x, upstream))
+            call = self.staged_once(
+                layer, "second_derivative", x, lambda x, u: autodiff.second_derivative(layer, x, u)
+            )
+            dkernel = autodiff.host(call(x, upstream))
         return np.ascontiguousarray(dkernel.T)
 
 
@@ -250,7 +319,7 @@ class TfKerasDense(KerasDense):
 
     @property
     def label(self) -> str:
-        return "tf_keras"
+        return f"tf_keras{self.mode_suffix}"
 
     def backend(self) -> str:
         return "tensorflow"

@@ -99,9 +99,37 @@ def torch_runtimes(device: str) -> tuple[str, ...]:
     return ("cublas",) if device.startswith("cuda") else ("torch-cpu",)
 
 
+#: torch's execution modes, and what each assumes of the layer (Subject.mode_contract)
+TORCH_MODES = {
+    "eager": "eager: Module.__call__ as it is, each call reading the current parameters",
+    "compile": (
+        "compile: torch.compile (inductor) over the module, compiled for each input shape and"
+        " layout (dynamic=False, no fallback to eager at the recompile limit), its graph reading"
+        " the parameters at every call, so a weight loaded after compiling must show; gradients"
+        " through AOTAutograd; inductor may fuse the bias add"
+    ),
+}
+
+
+def compiled(layer):
+    """`layer` under torch.compile, made once per layer. Dynamo's recompile limit would otherwise
+    send calls past it back to eager without a word: the limit is lifted, and reaching one raises."""
+    found = layer.__dict__.get("conformance_compiled")
+    if found is None:
+        import torch
+
+        torch._dynamo.config.recompile_limit = 1_000_000
+        torch._dynamo.config.accumulated_recompile_limit = 1_000_000
+        torch._dynamo.config.fail_on_recompile_limit_hit = True
+        found = torch.compile(layer, dynamic=False, fullgraph=True)
+        layer.__dict__["conformance_compiled"] = found  # past Module.__setattr__: not a child
+    return found
+
+
 class TorchLinear(Subject):
     name = "torch"
     requires = ("torch",)
+    modes: tuple[str, ...] = tuple(TORCH_MODES)
 
     def environment(self):
         import torch
@@ -135,6 +163,18 @@ class TorchLinear(Subject):
     def runtimes(self, dtype, device):
         return torch_runtimes(device)
 
+    def mode_contract(self):
+        return TORCH_MODES[self.mode]
+
+    def lacks(self, feature):
+        if self.mode == "compile" and feature == "second_derivative":
+            return "torch.compile has no double backward (AOTAutograd's compiled backward is not differentiable)"
+        return super().lacks(feature)
+
+    def call(self, layer):
+        """The layer as this mode calls it: itself (eager) or compiled."""
+        return layer if self.mode == "eager" else compiled(layer)
+
     def precision_flags(self, dtype, device):
         return torch_precision_flags(dtype, device)
 
@@ -164,7 +204,7 @@ class TorchLinear(Subject):
         import torch
 
         with torch.no_grad():
-            return to_numpy(layer(to_tensor(x, layer.weight.device)))
+            return to_numpy(self.call(layer)(to_tensor(x, layer.weight.device)))
 
     def tensor(self, view, device):
         return torch_tensor(view, device)
@@ -174,7 +214,7 @@ class TorchLinear(Subject):
         layer.zero_grad(set_to_none=True)
         device = layer.weight.device
         xt = to_tensor(x, device).requires_grad_(True)
-        layer(xt).backward(to_tensor(upstream, device))
+        self.call(layer)(xt).backward(to_tensor(upstream, device))
         bias = None if layer.bias is None else to_numpy(layer.bias.grad)
         return to_numpy(xt.grad), to_numpy(layer.weight.grad), bias
 
@@ -185,7 +225,7 @@ class TorchLinear(Subject):
         optimizer = torch.optim.SGD(layer.parameters(), lr=learning_rate)
         for x, upstream in batches:
             optimizer.zero_grad(set_to_none=True)
-            layer(to_tensor(x, device)).backward(to_tensor(upstream, device))
+            self.call(layer)(to_tensor(x, device)).backward(to_tensor(upstream, device))
             optimizer.step()
 
     def second_derivative(self, layer, x, upstream):
