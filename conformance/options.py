@@ -104,8 +104,8 @@ def add_options(parser) -> None:
     group.addoption(
         "--modes",
         default="eager",
-        help="comma-separated execution modes: eager, and graph, xla (Keras on TensorFlow),"
-        " compile (torch.compile); each subject runs in those it has (default: eager)",
+        help="comma-separated execution modes: eager, and graph, xla (Keras on TensorFlow), jit"
+        " (Keras on JAX), compile, export (torch); each subject runs in those it has (default: eager)",
     )
     group.addoption(
         "--devices",

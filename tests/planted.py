@@ -610,24 +610,33 @@ PLANTED_OPTIONAL = {
 
 # -- execution modes: bugs that only a staged or compiled call shows ------------------------------
 class StagedWithFrozenWeights(_PlantedKeras):
-    """Keras staged (graph, xla) with the weights captured as constants when first traced: weights
-    loaded afterwards are ignored. Eager calls are right."""
+    """Keras staged (graph, xla; jit on JAX) with the weights captured as constants when first
+    traced: weights loaded afterwards are ignored. Eager calls are right."""
 
     name = "planted-staged-frozen-weights"
 
     def forward(self, layer, x):
         if self.mode == "eager":
             return super().forward(layer, x)
-        import tensorflow as tf
-
         cache = layer.__dict__.setdefault("planted_frozen", {})
         if len(x.shape) not in cache:
-            kernel = tf.constant(layer.kernel.numpy())
-            bias = tf.constant(layer.bias.numpy()) if layer.use_bias else 0
-            cache[len(x.shape)] = self.staged(
-                lambda x: tf.tensordot(tf.cast(x, kernel.dtype), kernel, 1) + bias
-            )
-        return cache[len(x.shape)](x).numpy()
+            ops = self.keras().ops
+            kernel = ops.convert_to_numpy(layer.kernel)
+            bias = ops.convert_to_numpy(layer.bias) if layer.use_bias else 0
+            if self.mode == "jit":
+                import jax
+                import jax.numpy as jnp
+
+                cache[len(x.shape)] = jax.jit(
+                    lambda x: jnp.tensordot(x.astype(kernel.dtype), kernel, 1) + bias
+                )
+            else:
+                import tensorflow as tf
+
+                cache[len(x.shape)] = self.staged(
+                    lambda x: tf.tensordot(tf.cast(x, kernel.dtype), kernel, 1) + bias
+                )
+        return np.asarray(cache[len(x.shape)](x))
 
 
 class CompiledWithFrozenWeights(_Planted):
@@ -650,8 +659,28 @@ class CompiledWithFrozenWeights(_Planted):
         return found
 
 
-#: each mode's planted bug -> the modes that must report it in forward_within_bound (eager passes)
+class ExportedWithFrozenWeights(_Planted):
+    """torch.export of a copy of the layer taken at the first call: weights loaded afterwards are
+    ignored. Eager calls are right."""
+
+    name = "planted-exported-frozen-weights"
+
+    def call(self, layer):
+        if self.mode == "eager":
+            return layer
+        import copy
+
+        found = layer.__dict__.get("planted_frozen")
+        if found is None:
+            found = layer.__dict__["planted_frozen"] = copy.deepcopy(layer)
+        return super().call(found)
+
+
+#: each mode's planted bug -> (the Keras backend to run it on, or None; the modes that must
+#: report it in forward_within_bound, where eager passes)
 PLANTED_MODES = {
-    StagedWithFrozenWeights: ("graph", "xla"),
-    CompiledWithFrozenWeights: ("compile",),
+    (StagedWithFrozenWeights, "tensorflow"): ("graph", "xla"),
+    (StagedWithFrozenWeights, "jax"): ("jit",),
+    (CompiledWithFrozenWeights, None): ("compile",),
+    (ExportedWithFrozenWeights, None): ("export",),
 }

@@ -21,7 +21,7 @@ from conformance.core.layout import View
 
 #: execution modes that compile the layer for each new input shape: their cells draw shapes from a
 #: fixed pool (--shapes), as for a framework that compiles every shape
-COMPILING_MODES = frozenset({"xla", "jit", "compile"})
+COMPILING_MODES = frozenset({"xla", "jit", "compile", "export"})
 
 
 class Subject:

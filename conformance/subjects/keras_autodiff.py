@@ -43,7 +43,11 @@ class TensorFlowTape:
 
 
 class JaxVjp:
-    """JAX backend: the layer as a pure function of (x, trainable values) via `stateless_call`."""
+    """JAX backend: the layer as a pure function of (x, trainable values) via `stateless_call`;
+    with `jit`, each computation is jax.jit-compiled, once per layer (Keras on JAX in jit mode)."""
+
+    def __init__(self, jit: bool = False):
+        self.jit = jit
 
     @staticmethod
     def host(tensor) -> np.ndarray:
@@ -63,28 +67,57 @@ class JaxVjp:
         ]
         return apply, trainable, order
 
+    def _staged(self, layer, what: str, make):
+        """make(apply), a function of (x, trainable values, ...): as it is, or under jax.jit,
+        compiled once per layer and what (the values are arguments, so new weights show)."""
+        if not self.jit:
+            return make(self._function(layer)[0])
+        cache = layer.__dict__.setdefault("conformance_jit", {})  # past Keras' attribute tracking
+        if what not in cache:
+            import jax
+
+            cache[what] = jax.jit(make(self._function(layer)[0]))
+        return cache[what]
+
+    def call(self, layer, x):
+        """The layer's result for x, as this mode computes it."""
+        _, trainable, _ = self._function(layer)
+        return self._staged(layer, "call", lambda apply: apply)(x, trainable)
+
     def gradients(self, layer, x, upstream) -> list:
         import jax
         import jax.numpy as jnp
 
-        apply, trainable, order = self._function(layer)
-        y, pullback = jax.vjp(apply, jnp.asarray(x), trainable)
-        dx, dtrainable = pullback(jnp.asarray(upstream, dtype=y.dtype))
+        def make(apply):
+            def gradients(x, trainable, upstream):
+                y, pullback = jax.vjp(apply, x, trainable)
+                return pullback(upstream.astype(y.dtype))
+
+            return gradients
+
+        _, trainable, order = self._function(layer)
+        run = self._staged(layer, "gradients", make)
+        dx, dtrainable = run(jnp.asarray(x), trainable, jnp.asarray(upstream))
         return [dx, *(dtrainable[i] for i in order)]
 
     def second_derivative(self, layer, x, upstream):
         import jax
         import jax.numpy as jnp
 
-        apply, trainable, order = self._function(layer)
-        xj = jnp.asarray(x)
+        def make(apply):
+            def second(x, trainable, upstream):
+                def norm(values):
+                    y, pullback = jax.vjp(lambda v: apply(v, values), x)
+                    (dx,) = pullback(upstream.astype(y.dtype))
+                    return jnp.sum(dx * dx)
 
-        def norm(values):
-            y, pullback = jax.vjp(lambda v: apply(v, values), xj)
-            (dx,) = pullback(jnp.asarray(upstream, dtype=y.dtype))
-            return jnp.sum(dx * dx)
+                return jax.grad(norm)(trainable)
 
-        return jax.grad(norm)(trainable)[order[0]]
+            return second
+
+        _, trainable, order = self._function(layer)
+        run = self._staged(layer, "second_derivative", make)
+        return run(jnp.asarray(x), trainable, jnp.asarray(upstream))[order[0]]
 
 
 class TorchAutograd:

@@ -28,18 +28,28 @@ BACKEND_MODULES = {
     "torch": ("keras", "torch"),
 }
 BACKENDS = tuple(BACKEND_MODULES)
-#: Keras on TensorFlow's execution modes, and what each assumes of the layer (Subject.mode_contract)
-TENSORFLOW_MODES = {
-    "eager": "eager: Layer.__call__ as it is, each call reading the current variables",
-    "graph": (
-        "graph: the call (and its gradient, second derivative and SGD step) traced once per layer"
-        " by tf.function, the traced graph reading the variables at every run, so a weight loaded"
-        " after tracing must show; Grappler may fuse the bias add"
-    ),
-    "xla": (
-        "xla: tf.function(jit_compile=True), compiled by XLA for each input shape; XLA may fuse"
-        " the bias add and reorder the accumulation (both within the bound)"
-    ),
+#: Keras' execution modes by backend, and what each assumes of the layer (Subject.mode_contract)
+KERAS_MODES = {
+    "tensorflow": {
+        "eager": "eager: Layer.__call__ as it is, each call reading the current variables",
+        "graph": (
+            "graph: the call (and its gradient, second derivative and SGD step) traced once per"
+            " layer and input rank by tf.function, the graph reading the variables at every run,"
+            " so a weight loaded after tracing must show; Grappler may fuse the bias add"
+        ),
+        "xla": (
+            "xla: tf.function(jit_compile=True), compiled by XLA for each input shape; XLA may"
+            " fuse the bias add and reorder the accumulation (both within the bound)"
+        ),
+    },
+    "jax": {
+        "eager": "eager: Layer.__call__ as it is, each call reading the current variables",
+        "jit": (
+            "jit: the layer's stateless call (and its vjp and second derivative) under jax.jit,"
+            " compiled once per layer and input shape, the weights passed as arguments so that new"
+            " ones show; the SGD step applies the jitted gradients with Keras' optimizer"
+        ),
+    },
 }
 
 
@@ -123,10 +133,10 @@ class KerasDense(Subject):
 
     @property
     def modes(self) -> tuple[str, ...]:  # type: ignore[override]  # from the backend chosen at run time
-        return tuple(TENSORFLOW_MODES) if self.backend() == "tensorflow" else ("eager",)
+        return tuple(KERAS_MODES.get(self.backend(), ("eager",)))
 
     def mode_contract(self):
-        return TENSORFLOW_MODES.get(self.mode) or super().mode_contract()
+        return KERAS_MODES.get(self.backend(), {}).get(self.mode) or super().mode_contract()
 
     def unsupported_case(self, case):
         if (
@@ -146,7 +156,7 @@ class KerasDense(Subject):
     def staged(self, fn):
         """`fn` as this mode runs it: itself (eager); a tf.function whose input signatures relax
         after a retrace (graph), compiled by XLA for each input shape (xla)."""
-        if self.mode == "eager":
+        if self.mode not in ("graph", "xla"):  # eager; jit stages inside JaxVjp
             return fn
         import tensorflow as tf
 
@@ -259,9 +269,12 @@ class KerasDense(Subject):
         return variable.value
 
     def forward(self, layer, x):
+        autodiff = self.autodiff()
         with self.scope(layer.conformance_device):
+            if self.mode == "jit":
+                return autodiff.host(autodiff.call(layer, x))
             call = self.staged_once(layer, "forward", x, lambda x: layer(x))
-            return self.autodiff().host(call(x))
+            return autodiff.host(call(x))
 
     def tensor(self, view, device):
         ops = self.array_ops()
@@ -275,7 +288,8 @@ class KerasDense(Subject):
 
     # -- the backward pass, through the backend's own autodiff ------------------------------------
     def autodiff(self):
-        return AUTODIFF[self.backend()]()
+        backend = AUTODIFF[self.backend()]
+        return backend(jit=True) if self.mode == "jit" else backend()
 
     def gradients(self, layer, x, upstream):
         autodiff = self.autodiff()

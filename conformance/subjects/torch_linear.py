@@ -108,6 +108,12 @@ TORCH_MODES = {
         " the parameters at every call, so a weight loaded after compiling must show; gradients"
         " through AOTAutograd; inductor may fuse the bias add"
     ),
+    "export": (
+        "export: torch.export.export of the module (its leading dimensions dynamic), once per"
+        " layer and input rank, run as ExportedProgram.module(), whose parameters are the layer's,"
+        " so weights loaded after exporting must show; gradients and SGD through autograd on the"
+        " exported graph"
+    ),
 }
 
 
@@ -124,6 +130,22 @@ def compiled(layer):
         found = torch.compile(layer, dynamic=False, fullgraph=True)
         layer.__dict__["conformance_compiled"] = found  # past Module.__setattr__: not a child
     return found
+
+
+def exported(layer, rank: int):
+    """`layer` exported by torch.export for x of `rank` dims (leading ones dynamic), once per
+    layer and rank: the exported program's module, which holds the layer's own parameters."""
+    cache = layer.__dict__.setdefault("conformance_exported", {})  # past Module.__setattr__
+    if rank not in cache:
+        import torch
+        from torch.export import Dim, export
+
+        weight = layer.weight
+        sample = torch.zeros((2,) * (rank - 1) + (layer.in_features,), dtype=weight.dtype,
+                             device=weight.device)  # fmt: skip
+        dims = {i: Dim.AUTO for i in range(rank - 1)}  # a sample of 2, so no dim specialises
+        cache[rank] = export(layer, (sample,), dynamic_shapes=(dims,)).module()
+    return cache[rank]
 
 
 class TorchLinear(Subject):
@@ -172,8 +194,12 @@ class TorchLinear(Subject):
         return super().lacks(feature)
 
     def call(self, layer):
-        """The layer as this mode calls it: itself (eager) or compiled."""
-        return layer if self.mode == "eager" else compiled(layer)
+        """The layer as this mode calls it: itself (eager), compiled, or exported."""
+        if self.mode == "compile":
+            return compiled(layer)
+        if self.mode == "export":
+            return lambda x: exported(layer, x.dim())(x)
+        return layer
 
     def precision_flags(self, dtype, device):
         return torch_precision_flags(dtype, device)
