@@ -10,6 +10,9 @@ from conformance import signals
 from conformance.options import SELECTION, OptionError, add_options, parse
 
 pytest_plugins = ("conformance.plugin", "reports.plugin")
+# TensorFlow's C++ warnings (the LiteRT converter writes several per conversion) are not the
+# suite's to act on; a level the user set stays
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # SIGTERM (a CI time-out) ends a run as Ctrl-C does; xdist workers leave it to the controller
 if "PYTEST_XDIST_WORKER" in os.environ:
     signals.ignore_signals()
