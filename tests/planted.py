@@ -9,6 +9,7 @@ import os
 import ml_dtypes
 import numpy as np
 
+from conformance.subjects.base import once_per_layer
 from conformance.subjects.flax_linear import FlaxLinear
 from conformance.subjects.keras_dense import KerasDense
 from conformance.subjects.litert_dense import LiteRtDense
@@ -618,8 +619,8 @@ class StagedWithFrozenWeights(_PlantedKeras):
     def forward(self, layer, x):
         if self.mode == "eager":
             return super().forward(layer, x)
-        cache = layer.__dict__.setdefault("planted_frozen", {})
-        if len(x.shape) not in cache:
+
+        def make():
             ops = self.keras().ops
             kernel = ops.convert_to_numpy(layer.kernel)
             bias = ops.convert_to_numpy(layer.bias) if layer.use_bias else 0
@@ -627,16 +628,12 @@ class StagedWithFrozenWeights(_PlantedKeras):
                 import jax
                 import jax.numpy as jnp
 
-                cache[len(x.shape)] = jax.jit(
-                    lambda x: jnp.tensordot(x.astype(kernel.dtype), kernel, 1) + bias
-                )
-            else:
-                import tensorflow as tf
+                return jax.jit(lambda x: jnp.tensordot(x.astype(kernel.dtype), kernel, 1) + bias)
+            import tensorflow as tf
 
-                cache[len(x.shape)] = self.staged(
-                    lambda x: tf.tensordot(tf.cast(x, kernel.dtype), kernel, 1) + bias
-                )
-        return np.asarray(cache[len(x.shape)](x))
+            return self.staged(lambda x: tf.tensordot(tf.cast(x, kernel.dtype), kernel, 1) + bias)
+
+        return np.asarray(once_per_layer(layer, ("planted", len(x.shape)), make)(x))
 
 
 class CompiledWithFrozenWeights(_Planted):
@@ -648,15 +645,15 @@ class CompiledWithFrozenWeights(_Planted):
     def call(self, layer):
         if self.mode == "eager":
             return layer
-        import torch
 
-        found = layer.__dict__.get("planted_frozen")
-        if found is None:
+        def make():
+            import torch
+
             weight = layer.weight.detach().clone()
             bias = None if layer.bias is None else layer.bias.detach().clone()
-            found = torch.compile(lambda x: torch.nn.functional.linear(x, weight, bias))
-            layer.__dict__["planted_frozen"] = found
-        return found
+            return torch.compile(lambda x: torch.nn.functional.linear(x, weight, bias))
+
+        return once_per_layer(layer, "planted", make)
 
 
 class ExportedWithFrozenWeights(_Planted):
@@ -670,10 +667,7 @@ class ExportedWithFrozenWeights(_Planted):
             return layer
         import copy
 
-        found = layer.__dict__.get("planted_frozen")
-        if found is None:
-            found = layer.__dict__["planted_frozen"] = copy.deepcopy(layer)
-        return super().call(found)
+        return super().call(once_per_layer(layer, "planted", lambda: copy.deepcopy(layer)))
 
 
 #: each mode's planted bug -> (the Keras backend to run it on, or None; the modes that must

@@ -22,6 +22,17 @@ from conformance.core.layout import View
 #: execution modes that compile the layer for each new input shape: their cells draw shapes from a
 #: fixed pool (--shapes), as for a framework that compiles every shape
 COMPILING_MODES = frozenset({"xla", "jit", "compile", "export"})
+#: what the eager mode assumes (Subject.mode_contract)
+EAGER = "eager: the layer called as it is, each call reading its current weights"
+
+
+def once_per_layer(layer, key, make):
+    """make(), made once per layer and key (a staged or compiled call of that layer), kept in the
+    layer's __dict__: past Keras' attribute tracking and torch's Module.__setattr__."""
+    cache = layer.__dict__.setdefault("conformance_once", {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
 class Subject:
@@ -71,7 +82,7 @@ class Subject:
 
     def mode_contract(self) -> str:
         """What running in this mode assumes about the layer, for the cell's contracts."""
-        return "eager: the layer called as it is, each call reading its current weights"
+        return EAGER
 
     def missing(self) -> str | None:
         """The first required module that cannot be imported, or None."""

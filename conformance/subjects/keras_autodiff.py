@@ -5,6 +5,8 @@ the gradients with respect to x and the layer's variables, and d||dL/dx||^2/dker
 
 import numpy as np
 
+from conformance.subjects.base import once_per_layer
+
 
 def variables(layer) -> list:
     """The layer's parameters in canonical order: kernel, then bias when it has one."""
@@ -72,12 +74,9 @@ class JaxVjp:
         compiled once per layer and what (the values are arguments, so new weights show)."""
         if not self.jit:
             return make(self._function(layer)[0])
-        cache = layer.__dict__.setdefault("conformance_jit", {})  # past Keras' attribute tracking
-        if what not in cache:
-            import jax
+        import jax
 
-            cache[what] = jax.jit(make(self._function(layer)[0]))
-        return cache[what]
+        return once_per_layer(layer, ("jit", what), lambda: jax.jit(make(self._function(layer)[0])))
 
     def call(self, layer, x):
         """The layer's result for x, as this mode computes it."""

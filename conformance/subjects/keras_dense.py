@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from conformance.core.layout import ViewOps
-from conformance.subjects.base import Subject, device_parts
+from conformance.subjects.base import Subject, device_parts, once_per_layer
 from conformance.subjects.jax_runtime import (
     jax_devices,
     jax_precision_flags,
@@ -28,10 +28,10 @@ BACKEND_MODULES = {
     "torch": ("keras", "torch"),
 }
 BACKENDS = tuple(BACKEND_MODULES)
-#: Keras' execution modes by backend, and what each assumes of the layer (Subject.mode_contract)
+#: Keras' execution modes besides eager, by backend, and what each assumes of the layer
+#: (Subject.mode_contract)
 KERAS_MODES = {
     "tensorflow": {
-        "eager": "eager: Layer.__call__ as it is, each call reading the current variables",
         "graph": (
             "graph: the call (and its gradient, second derivative and SGD step) traced once per"
             " layer and input rank by tf.function, the graph reading the variables at every run,"
@@ -43,7 +43,6 @@ KERAS_MODES = {
         ),
     },
     "jax": {
-        "eager": "eager: Layer.__call__ as it is, each call reading the current variables",
         "jit": (
             "jit: the layer's stateless call (and its vjp and second derivative) under jax.jit,"
             " compiled once per layer and input shape, the weights passed as arguments so that new"
@@ -133,7 +132,7 @@ class KerasDense(Subject):
 
     @property
     def modes(self) -> tuple[str, ...]:  # type: ignore[override]  # from the backend chosen at run time
-        return tuple(KERAS_MODES.get(self.backend(), ("eager",)))
+        return ("eager", *KERAS_MODES.get(self.backend(), ()))
 
     def mode_contract(self):
         return KERAS_MODES.get(self.backend(), {}).get(self.mode) or super().mode_contract()
@@ -165,12 +164,7 @@ class KerasDense(Subject):
     def staged_once(self, layer, what: str, x, fn):
         """`staged(fn)`, made once per layer, `what` and rank of x (fn closes over the layer; a
         signature relaxed across ranks would lose the rank Dense needs)."""
-        # in the layer's __dict__, past Keras' attribute tracking
-        cache = layer.__dict__.setdefault("conformance_staged", {})
-        key = (what, len(x.shape))
-        if key not in cache:
-            cache[key] = self.staged(fn)
-        return cache[key]
+        return once_per_layer(layer, (what, len(x.shape)), lambda: self.staged(fn))
 
     def keras(self):
         import keras

@@ -7,7 +7,7 @@ import numpy as np
 
 from conformance.core.formats import FORMATS
 from conformance.core.layout import View, ViewOps
-from conformance.subjects.base import Subject
+from conformance.subjects.base import Subject, once_per_layer
 
 
 def torch_dtype(dtype: str):
@@ -99,9 +99,8 @@ def torch_runtimes(device: str) -> tuple[str, ...]:
     return ("cublas",) if device.startswith("cuda") else ("torch-cpu",)
 
 
-#: torch's execution modes, and what each assumes of the layer (Subject.mode_contract)
+#: torch's execution modes besides eager, and what each assumes of the layer (Subject.mode_contract)
 TORCH_MODES = {
-    "eager": "eager: Module.__call__ as it is, each call reading the current parameters",
     "compile": (
         "compile: torch.compile (inductor) over the module, compiled for each input shape and"
         " layout (dynamic=False, no fallback to eager at the recompile limit), its graph reading"
@@ -120,23 +119,23 @@ TORCH_MODES = {
 def compiled(layer):
     """`layer` under torch.compile, made once per layer. Dynamo's recompile limit would otherwise
     send calls past it back to eager without a word: the limit is lifted, and reaching one raises."""
-    found = layer.__dict__.get("conformance_compiled")
-    if found is None:
+
+    def make():
         import torch
 
         torch._dynamo.config.recompile_limit = 1_000_000
         torch._dynamo.config.accumulated_recompile_limit = 1_000_000
         torch._dynamo.config.fail_on_recompile_limit_hit = True
-        found = torch.compile(layer, dynamic=False, fullgraph=True)
-        layer.__dict__["conformance_compiled"] = found  # past Module.__setattr__: not a child
-    return found
+        return torch.compile(layer, dynamic=False, fullgraph=True)
+
+    return once_per_layer(layer, "compile", make)
 
 
 def exported(layer, rank: int):
     """`layer` exported by torch.export for x of `rank` dims (leading ones dynamic), once per
     layer and rank: the exported program's module, which holds the layer's own parameters."""
-    cache = layer.__dict__.setdefault("conformance_exported", {})  # past Module.__setattr__
-    if rank not in cache:
+
+    def make():
         import torch
         from torch.export import Dim, export
 
@@ -144,14 +143,15 @@ def exported(layer, rank: int):
         sample = torch.zeros((2,) * (rank - 1) + (layer.in_features,), dtype=weight.dtype,
                              device=weight.device)  # fmt: skip
         dims = {i: Dim.AUTO for i in range(rank - 1)}  # a sample of 2, so no dim specialises
-        cache[rank] = export(layer, (sample,), dynamic_shapes=(dims,)).module()
-    return cache[rank]
+        return export(layer, (sample,), dynamic_shapes=(dims,)).module()
+
+    return once_per_layer(layer, ("export", rank), make)
 
 
 class TorchLinear(Subject):
     name = "torch"
     requires = ("torch",)
-    modes: tuple[str, ...] = tuple(TORCH_MODES)
+    modes: tuple[str, ...] = ("eager", *TORCH_MODES)
 
     def environment(self):
         import torch
@@ -186,7 +186,7 @@ class TorchLinear(Subject):
         return torch_runtimes(device)
 
     def mode_contract(self):
-        return TORCH_MODES[self.mode]
+        return TORCH_MODES.get(self.mode) or super().mode_contract()
 
     def lacks(self, feature):
         if self.mode == "compile" and feature == "second_derivative":
