@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conformance.core.contract import TF32_POLICIES
-from conformance.core.formats import DTYPES
+from conformance.core.formats import ALL_DTYPES, DTYPES, POLICIES
 from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
 from conformance.farm import Shard
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
@@ -66,7 +66,8 @@ def add_options(parser) -> None:
     group.addoption(
         "--dtypes",
         default=",".join(DTYPES),
-        help=f"comma-separated dtypes from {', '.join(DTYPES)}",
+        help=f"comma-separated dtypes from {', '.join(ALL_DTYPES)} (default: the plain ones; "
+        f"{' and '.join(POLICIES)} are Keras' mixed-precision policies, against torch.autocast)",
     )
     group.addoption(
         "--max-features",
@@ -288,7 +289,7 @@ def parse(getoption) -> Selection:
         raise OptionError(str(exc)) from None
     return Selection(
         subjects=subjects,
-        dtypes=_choices("--dtypes", getoption("dtypes"), DTYPES),
+        dtypes=_choices("--dtypes", getoption("dtypes"), ALL_DTYPES),
         caps=caps,
         special_values=getoption("special_values"),
         registry=registry,

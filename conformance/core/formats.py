@@ -1,6 +1,6 @@
 """The floating-point formats under test and the constants the bounds are built from."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ml_dtypes
 import numpy as np
@@ -41,7 +41,47 @@ FORMATS: dict[str, Format] = {
         ("float64", np.float64),
     )
 }
+#: the plain dtypes, run by default
 DTYPES = tuple(FORMATS)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A mixed-precision dtype policy, named as Keras names it: variables (the float32 masters)
+    and the x a caller hands over in one format, the computation and its results in another."""
+
+    name: str
+    variables: Format
+    compute: Format
+
+
+POLICIES: dict[str, Policy] = {
+    f"mixed_{compute}": Policy(f"mixed_{compute}", FORMATS["float32"], FORMATS[compute])
+    for compute in ("float16", "bfloat16")
+}
+#: every dtype --dtypes takes: the plain ones and the mixed-precision policies (opt-in)
+ALL_DTYPES = (*DTYPES, *POLICIES)
+
+
+def variable_format(dtype: str) -> Format:
+    """The format a layer of `dtype` keeps its parameters in and is handed x in."""
+    return POLICIES[dtype].variables if dtype in POLICIES else FORMATS[dtype]
+
+
+def compute_format(dtype: str) -> Format:
+    """The format a layer of `dtype` computes and returns its results (and takes gradients of
+    its output) in."""
+    return POLICIES[dtype].compute if dtype in POLICIES else FORMATS[dtype]
+
+
+def operand_format(dtype: str) -> Format:
+    """The values a case of `dtype` draws its operands as: the variable format, within the compute
+    format's range (a mixed policy's float32 operands must not overflow its float16)."""
+    variables, compute = variable_format(dtype), compute_format(dtype)
+    if variables == compute:
+        return variables
+    return replace(variables, name=dtype, max=compute.max)
+
 
 #: TensorFloat-32: float32 range, 11-bit significand; the rounding of matmul inputs on Ampere+ GPUs.
 TF32_U = 2.0**-11
