@@ -18,6 +18,7 @@ import numpy as np
 from conformance.cell import Cell, SubjectFailure
 from conformance.core import oracle
 from conformance.core.budget import assess, limit, overspend_message
+from conformance.core.formats import compute_format
 from conformance.core.layout import View
 from conformance.core.observation import ARITHMETIC, Code, Observation, Quantity
 from conformance.subjects import Subject, loaded_layer
@@ -227,8 +228,9 @@ _WORDS = {
 
 
 def _describe(codes: frozenset[Code], label: str, dtype: str) -> str:
+    compute = compute_format(dtype).name  # a policy accumulates in its compute format
     return " and ".join(
-        _WORDS[c].format(label=label, dtype=dtype) for c in ARITHMETIC if c in codes
+        _WORDS[c].format(label=label, dtype=compute) for c in ARITHMETIC if c in codes
     )
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from conformance.core import oracle
 from conformance.core.budget import assess, limit
 from conformance.core.contract import cpu_contract, gamma
-from conformance.core.formats import DTYPES, FORMATS, TF32_U
+from conformance.core.formats import DTYPES, FORMATS, POLICIES, TF32_U, compute_format
 from strategies import Caps, cases
 from tests.emulated_gpu import tf32
 
@@ -109,6 +109,43 @@ def test_float32_from_tf32_rounded_inputs_fails_the_cpu_contract_but_not_a_tf32_
     got = accumulate(tf32(x), tf32(weight), None, np.float32, "float32")
     assert budget(got, reference, cpu_contract("float32")) > 1
     assert budget(got, reference, replace(cpu_contract("float32"), u_in=TF32_U)) <= 1
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"order": -1}, {"split_bias": True}],
+    ids=["sequential", "reversed", "split-bias"],
+)
+@DRAWN
+@given(data=st.data())
+def test_a_policy_cast_then_computed_stays_within_its_bound(policy, variant, data):
+    """float32 operands rounded to the policy's compute format, then summed in float32 in any
+    order and rounded to the compute format (the bias split or fused): within the policy's bound."""
+    case = data.draw(cases(policy, "cpu", Caps(max_features=24, max_rows=16)))
+    assert case.x.dtype == case.weight.dtype == np.float32
+    compute = compute_format(policy)
+    cast = [
+        None if a is None else a.astype(compute.numpy) for a in (case.x, case.weight, case.bias)
+    ]
+    reference = oracle.linear(case.x, case.weight, case.bias, policy)
+    with np.errstate(under="ignore"):
+        got = accumulate(*cast, np.float32, compute.name, **variant)
+    assert got.dtype == compute.numpy
+    assert budget(got, reference, cpu_contract(policy)) <= 1
+
+
+def test_mixed_float16_computed_from_bfloat16_operands_fails_its_bound():
+    """The policy's bound has room for float16's rounding of the operands, not bfloat16's."""
+    x, weight, _ = positive_case(1, 16, "float32")
+    reference = oracle.linear(x, weight, None, "mixed_float16")
+    as_float16 = accumulate(
+        x.astype(np.float16), weight.astype(np.float16), None, np.float32, "float16"
+    )
+    bf16 = FORMATS["bfloat16"].numpy
+    as_bfloat16 = accumulate(x.astype(bf16), weight.astype(bf16), None, np.float32, "float16")
+    assert budget(as_float16, reference, cpu_contract("mixed_float16")) <= 1
+    assert budget(as_bfloat16, reference, cpu_contract("mixed_float16")) > 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

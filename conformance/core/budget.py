@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.core.contract import Contract, bound
-from conformance.core.formats import FORMATS
+from conformance.core.formats import compute_format
 from conformance.core.oracle import Reference
 
 
@@ -46,7 +46,7 @@ def json_float(v: float | None) -> float | str | None:
 
 def ulp(value: np.ndarray, dtype: str) -> np.ndarray:
     """Spacing of `dtype` at |value| (the subnormal spacing below the smallest normal)."""
-    f = FORMATS[dtype]
+    f = compute_format(dtype)
     mag = np.maximum(np.abs(value.astype(np.float64)), f.tiny)
     return np.exp2(np.floor(np.log2(mag))) * 2 * f.u
 

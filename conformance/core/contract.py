@@ -29,7 +29,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from conformance.core.formats import FORMATS, TF32_U
+from conformance.core.formats import (
+    FORMATS,
+    POLICIES,
+    TF32_U,
+    compute_format,
+    variable_format,
+)
 from conformance.core.observation import ARITHMETIC, Code
 from conformance.core.oracle import Reference
 
@@ -54,24 +60,37 @@ class Contract:
     eta_acc: float  # smallest normal of the accumulation format
     eta_out: float  # smallest normal of the output format
     basis: str  # why these assumptions hold
+    #: a mixed-precision policy's rounding of its float32 operands to the compute format, before
+    #: the device reads them: relative error, and absolute error below the compute format's
+    #: smallest normal (0, 0 without a policy)
+    u_cast: float = 0.0
+    eta_cast: float = 0.0
 
     @property
     def reads_exactly(self) -> bool:
-        """Whether operands are used exactly as stored (no TF32, no narrower evaluation)."""
+        """Whether the device uses the operands it is given exactly (no TF32, no narrower
+        evaluation, no flushing); a policy's cast is exact for operands its compute format holds."""
         return self.u_in == 0 and self.eta_in == 0
+
+    def read_error(self) -> tuple[float, float]:
+        """(relative, absolute) error of an operand as the computation uses it: the policy's cast,
+        then the device's read."""
+        return (1 + self.u_cast) * (1 + self.u_in) - 1, self.eta_cast + self.eta_in
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def cpu_contract(dtype: str, device: str = "cpu") -> Contract:
-    """The CPU contract: operands used as stored, float16/bfloat16 accumulated in float32."""
-    out = FORMATS[dtype]
-    acc = FORMATS["float64"] if dtype == "float64" else F32
-    return Contract(
+    """The CPU contract: operands used as stored, float16/bfloat16 accumulated in float32. Under
+    a mixed-precision policy the float32 operands are first rounded to the compute format (below
+    its smallest normal to its subnormals), then computed as in that format."""
+    out = compute_format(dtype)
+    acc = FORMATS["float64"] if out.name == "float64" else F32
+    contract = Contract(
         dtype=dtype,
         device=device,
-        evaluation=dtype,
+        evaluation=out.name,
         u_in=0.0,
         eta_in=0.0,
         u_acc=acc.u,
@@ -79,6 +98,16 @@ def cpu_contract(dtype: str, device: str = "cpu") -> Contract:
         eta_acc=acc.tiny,
         eta_out=out.tiny,
         basis=f"CPU: operands exact in {dtype}, accumulation in {acc.name}, output rounded to {dtype}",
+    )
+    if dtype not in POLICIES:
+        return contract
+    variables = variable_format(dtype).name
+    return replace(
+        contract,
+        u_cast=out.u,
+        eta_cast=out.subnormal / 2,
+        basis=f"CPU: {variables} variables and x rounded to {out.name}, accumulation in "
+        f"{acc.name}, output rounded to {out.name}",
     )
 
 
@@ -101,10 +130,10 @@ def device_contract(
     base = replace(base, basis=base.basis.replace("CPU", device, 1))
     if dtype == "float32" and tf32:
         return replace(_tf32(base), basis=f"{device}: {TF32_BASIS}")
-    if dtype in ("float16", "bfloat16") and reduced_reduction:
+    if base.evaluation in ("float16", "bfloat16") and reduced_reduction:
         return replace(
             _reduced(base),
-            basis=f"{device}: reduced-precision reductions allowed: partial sums in {dtype}",
+            basis=f"{device}: reduced-precision reductions allowed: partial sums in {base.evaluation}",
         )
     return base
 
@@ -179,7 +208,7 @@ def _reduced(contract: Contract) -> Contract:
         contract,
         u_acc=contract.u_out,
         eta_acc=contract.eta_out,
-        basis=f"{contract.basis}; accumulation in {contract.dtype} instead",
+        basis=f"{contract.basis}; accumulation in {contract.evaluation} instead",
     )
 
 
@@ -258,17 +287,18 @@ def gamma(k: int, u: float) -> float:
 
 
 def input_cast(dtype: str) -> Callable[[Contract], Contract]:
-    """The contract for x handed over in another dtype and cast to `dtype` first: read with a
-    further relative error up to `dtype`'s u (rounding; integers past 2^precision too) and, below
-    its smallest normal, an absolute error up to it (rounded to a subnormal, or flushed)."""
-    fmt = FORMATS[dtype]
+    """The contract for x handed over in another dtype and cast to `dtype` first (to its variable
+    format under a policy, whose own cast to the compute format the contract has): read with a
+    further relative error up to that format's u (rounding; integers past 2^precision too) and,
+    below its smallest normal, an absolute error up to it (rounded to a subnormal, or flushed)."""
+    fmt = variable_format(dtype)
 
     def cast(contract: Contract) -> Contract:
         return replace(
             contract,
             u_in=(1 + contract.u_in) * (1 + fmt.u) - 1,
             eta_in=contract.eta_in + fmt.tiny,
-            basis=f"{contract.basis}; x cast to {dtype} first",
+            basis=f"{contract.basis}; x cast to {fmt.name} first",
         )
 
     return cast
@@ -296,10 +326,11 @@ def bound(contract: Contract, reference: Reference) -> np.ndarray:
     scalar coefficients (a few array operations however large the result).
     """
     c, n, u_oracle = contract, reference.n, reference.u
+    u_in, eta_in = c.read_error()
     slack = 1 + 2 * gamma(n + 2, u_oracle)
     g_oracle = gamma(n + 1, u_oracle)
     g_acc = gamma(n + 1, c.u_acc)
-    g = g_acc * (1 + c.u_in) ** 2 + 2 * c.u_in + c.u_in**2
+    g = g_acc * (1 + u_in) ** 2 + 2 * u_in + u_in**2
     u2 = c.u_out + c.u_acc + c.u_out * c.u_acc
     split = c.u_out > c.u_acc  # the split bias add: rounded to the output before the bias too
     r1, r2 = (1 + c.u_out, c.u_out) if split else (1.0, 0.0)  # rounded = r1 acc + r2 m + eta_out
@@ -307,11 +338,11 @@ def bound(contract: Contract, reference: Reference) -> np.ndarray:
     per_m = f * (1 + u2) * (r1 * g + r2 + g_oracle) * slack
     constant = f * ((1 + u2) * (r1 * (n + 2) * c.eta_acc + c.eta_out) + c.eta_out)
     total = per_m * reference.magnitude + f * u2 * np.abs(reference.value) + constant
-    if c.eta_in:
+    if eta_in:
         per_moved = f * (1 + u2) * r1 * (1 + g_acc)
         underflow = reference.underflow_sum(FORMATS[c.evaluation].tiny)
-        moved_constant = (n + 1) * c.eta_in**2 + c.eta_in
-        total = total + per_moved * (c.eta_in * (1 + c.u_in) * slack * underflow + moved_constant)
+        moved_constant = (n + 1) * eta_in**2 + eta_in
+        total = total + per_moved * (eta_in * (1 + u_in) * slack * underflow + moved_constant)
     limit = overflow_limit(c)
     if limit is not None:
         total = np.where(reference.past(limit), np.inf, total)
@@ -327,7 +358,7 @@ def overflow_limit(contract: Contract) -> float | None:
     """Magnitudes past which the contract's evaluation may overflow (with a factor 2 of margin for
     the rounding on the way), or None when the evaluation format is as wide as the stored one."""
     limit = FORMATS[contract.evaluation].max
-    return limit / 2 if limit < FORMATS[contract.dtype].max else None
+    return limit / 2 if limit < variable_format(contract.dtype).max else None
 
 
 def sgd_bound(
@@ -337,14 +368,17 @@ def sgd_bound(
 
     The loss of step t is sum(G_t * y_t), so g_t does not depend on P; lr is a power of two, so
     lr * g is exact but for underflow. With eps_t the contract's bound on the subject's gradient
-    (`gradients[t]`, a Reference) and one rounding of the update to the output format:
+    (`gradients[t]`, a Reference) and one rounding of the update to the parameters' format (u_p,
+    eta_p: the output format's, or float32's for a mixed policy's float32 masters):
 
-        e_{t+1} = (1 + u_out) (e_t + lr eps_t) + u_out |P_{t+1}| + (2 + u_out) eta_out
+        e_{t+1} = (1 + u_p) (e_t + lr eps_t) + u_p |P_{t+1}| + (2 + u_p) eta_p
         o_{t+1} = (1 + u_or) (o_t + lr gamma_{n+1}(u_or) M_t) + u_or |P~_{t+1}|   (the oracle's own drift)
 
     with |P_{t+1}| <= |P~_{t+1}| + o_{t+1}; the bound after k steps is e_k + o_k, so it grows with k.
     """
     c = contract
+    masters = POLICIES[c.dtype].variables if c.dtype in POLICIES else None
+    u_p, eta_p = (masters.u, masters.tiny) if masters else (c.u_out, c.eta_out)
     subject = oracle_drift = 0.0
     for reference, exact in zip(gradients, after, strict=True):
         u_or = reference.u
@@ -353,10 +387,8 @@ def sgd_bound(
             oracle_drift + learning_rate * gamma(reference.n + 1, u_or) * reference.magnitude
         )
         oracle_drift = oracle_drift + u_or * np.abs(exact)
-        subject = (1 + c.u_out) * (subject + learning_rate * eps) + c.u_out * (
-            np.abs(exact) + oracle_drift
-        )
-        subject = subject + (2 + c.u_out) * c.eta_out
+        subject = (1 + u_p) * (subject + learning_rate * eps) + u_p * (np.abs(exact) + oracle_drift)
+        subject = subject + (2 + u_p) * eta_p
     total = (subject + oracle_drift) * (1 + 64 * gradients[0].u)
     limit = overflow_limit(c)
     if limit is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from conformance.core.formats import FORMATS
+from conformance.core.formats import variable_format
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ LONGDOUBLE_MACS = 2**22
 def oracle_dtype(dtype: str, macs: int = 0) -> np.dtype:
     """float64 when products of `dtype` values are exact in it, else the widest float numpy has
     for products of up to LONGDOUBLE_MACS multiply-adds (float64 beyond)."""
-    if 2 * FORMATS[dtype].precision <= 53 or macs > LONGDOUBLE_MACS:
+    if 2 * variable_format(dtype).precision <= 53 or macs > LONGDOUBLE_MACS:
         return np.dtype(np.float64)
     return np.dtype(np.longdouble)
 
