@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import event
 from hypothesis import strategies as st
 
-from conformance.core.formats import FORMATS
+from conformance.core.formats import operand_format, variable_format
 from conformance.core.layout import CONTIGUOUS, WEIGHT_LAYOUTS, Layout, View, applicable
 from strategies.coverage import narrowed, reach, reaching
 from strategies.shapes import (
@@ -239,7 +239,7 @@ def _handover(draw, ndim: int, x_names, weight_names, kinds) -> tuple[Layout, La
 def _operands(draw, dtype: str, x_shape: tuple[int, ...], out_features: int, bias: bool):
     """(values, x, weight, bias or None): numpy-filled from a drawn family, or, for small cases
     (the elementwise family), every element drawn."""
-    fmt, n = FORMATS[dtype], x_shape[-1]
+    fmt, n = operand_format(dtype), x_shape[-1]
     small = math.prod(x_shape) + out_features * n <= ELEMENTWISE_MAX_SIZE
     families = (*FAMILIES, ELEMENTWISE) if small else FAMILIES
     spec = draw(values(fmt, magnitude_cap(fmt, n), families=families))
@@ -299,7 +299,7 @@ def rank1_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
 def refilled(case: Case, spec: Values) -> Case:
     """`case`'s shapes and layouts with the values of `spec`."""
     x, weight, bias = fill(
-        spec, case.x.shape, case.out_features, case.has_bias, FORMATS[case.dtype]
+        spec, case.x.shape, case.out_features, case.has_bias, operand_format(case.dtype)
     )
     return dataclasses.replace(case, x=fitted(x, case.layout), weight=weight, bias=bias,
                                family=spec.family, values=spec)  # fmt: skip
@@ -331,7 +331,7 @@ def zero_out_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Cas
 
 def _defaults(dtype: str, device: str, shape: tuple[int, int]) -> Case:
     in_f, out_f = shape
-    zeros = np.zeros((out_f, in_f), FORMATS[dtype].numpy)
+    zeros = np.zeros((out_f, in_f), variable_format(dtype).numpy)
     return Case(dtype, device, zeros[:0], zeros, zeros[:, 0], "defaults")
 
 

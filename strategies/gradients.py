@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.core.formats import FORMATS, Format
+from conformance.core.formats import Format, compute_format, operand_format
 from strategies.cases import Caps, Case, cases, derived, refilled
 from strategies.values import FAMILIES, Values, fill_one, magnitude_cap, to_format, values
 
@@ -30,15 +30,16 @@ def upstream_cap(fmt: Format, case: Case) -> float:
 
 
 def upstream_for(case: Case, spec: Values) -> np.ndarray:
-    """An upstream gradient of the case's output shape, filled as `spec` says within its cap."""
-    fmt = FORMATS[case.dtype]
+    """An upstream gradient of the case's output shape (in the format the layer computes in),
+    filled as `spec` says within its cap."""
+    fmt = compute_format(case.dtype)
     cap = upstream_cap(fmt, case)
     shape = (*case.leading, case.out_features)
     return to_format(np.clip(fill_one(spec, shape, fmt, cap), -cap, cap), fmt)
 
 
 def _upstream(draw, case: Case) -> np.ndarray:
-    fmt = FORMATS[case.dtype]
+    fmt = compute_format(case.dtype)
     cap = upstream_cap(fmt, case)
     return upstream_for(case, draw(values(fmt, cap, operands=1, families=UPSTREAM_FAMILIES)))
 
@@ -105,7 +106,7 @@ class Repeated:
 @st.composite
 def _repeated(draw, dtype: str, device: str, caps: Caps) -> Repeated:
     later = draw(backward(dtype, device, caps))
-    fmt = FORMATS[dtype]
+    fmt = operand_format(dtype)
     earlier = refilled(later.case, draw(values(fmt, magnitude_cap(fmt, later.case.in_features))))
     return Repeated(Backward(earlier, _upstream(draw, earlier)), later)
 
@@ -145,7 +146,7 @@ def _trainings(draw, dtype: str, device: str, caps: Caps) -> Training:
     case = draw(cases(dtype, device, caps))
     steps = draw(st.integers(1, MAX_STEPS))
     rate = 2.0 ** -draw(st.integers(1, 6))
-    fmt = FORMATS[dtype]
+    fmt = operand_format(dtype)
     batches = [(case.x, _upstream(draw, case))]
     for _ in range(1, steps):
         x = fill_one(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.core.formats import DTYPES, FORMATS, Format
+from conformance.core.formats import DTYPES, FORMATS, Format, operand_format, variable_format
 from conformance.core.layout import View
 from strategies.cases import Caps, Case, cases, fitted
 from strategies.coverage import narrowed, reach, reaching
@@ -51,7 +51,7 @@ def fill_format(case: Case, input_dtype: str) -> tuple[Format, float]:
     """The format x is filled in and its magnitude cap: the input's own format within both
     formats' caps, or float64 for an integer dtype (whole numbers up to its largest, at most 2^53)."""
     n = case.in_features
-    cap = magnitude_cap(FORMATS[case.dtype], n)
+    cap = magnitude_cap(operand_format(case.dtype), n)
     if input_dtype in FORMATS:
         fmt = FORMATS[input_dtype]
         return fmt, min(cap, magnitude_cap(fmt, n))
@@ -68,10 +68,15 @@ def input_values(spec: Values, case: Case, input_dtype: str) -> np.ndarray:
     return fitted(x, case.layout)
 
 
+def _others(dtype: str, input_dtypes: tuple[str, ...]) -> tuple[str, ...]:
+    """The input dtypes other than the one a layer of `dtype` is handed x in."""
+    return tuple(d for d in input_dtypes if d not in (dtype, variable_format(dtype).name))
+
+
 @st.composite
 def _mixed(draw, dtype: str, device: str, caps: Caps, input_dtypes: tuple[str, ...]):
     case = draw(cases(dtype, device, caps))
-    others = tuple(d for d in input_dtypes if d != dtype)
+    others = _others(dtype, input_dtypes)
     input_dtype = draw(st.sampled_from(narrowed(caps.aim, "input dtype", others)))
     fmt, cap = fill_format(case, input_dtype)
     spec = draw(values(fmt, cap, operands=1, families=FAMILIES))
@@ -80,7 +85,7 @@ def _mixed(draw, dtype: str, device: str, caps: Caps, input_dtypes: tuple[str, .
 
 def _mixed_inputs(dtype, device, caps, input_dtypes) -> st.SearchStrategy[MixedInput]:
     base = cases(dtype, device, caps)
-    promised = {f"input dtype {d}" for d in input_dtypes if d != dtype}
+    promised = {f"input dtype {d}" for d in _others(dtype, input_dtypes)}
     return reaching(_mixed(dtype, device, caps, input_dtypes), reach(base) | promised)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import event
 from hypothesis import strategies as st
 
-from conformance.core.formats import FORMATS, Format
+from conformance.core.formats import Format, compute_format, variable_format
 from strategies.cases import Caps, Case, case_reach, cases, derived, fitted, handover
 from strategies.coverage import reaching
 from strategies.shapes import case_shapes
@@ -31,7 +31,7 @@ def special_value(name: str, fmt: Format) -> float:
 @st.composite
 def _special_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
     case = draw(cases(dtype, device, caps))
-    fmt = FORMATS[dtype]
+    fmt = compute_format(dtype)  # a policy's subnormals: those of the format it computes in
     arrays = {"x": case.x.copy(), "weight": case.weight.copy()}
     if case.bias is not None:
         arrays["bias"] = case.bias.copy()
@@ -74,16 +74,16 @@ def subnormal_shapes(caps: Caps, max_in: int):
 
 @st.composite
 def _subnormal_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
-    fmt = FORMATS[dtype]
+    fmt, stored = compute_format(dtype), variable_format(dtype).numpy
     leading, in_f, out_f, bias = draw(subnormal_shapes(caps, subnormal_inputs(fmt)))
     layout, weight_layout, kind = draw(handover(len(leading) + 1, caps))
     multiples = draw(st.integers(1, 4))  # subnormal multiples up to this many times s
     rng = np.random.default_rng(draw(SEEDS))
     x = rng.integers(-multiples, multiples + 1, size=(*leading, in_f)) * fmt.subnormal
-    weight = rng.integers(-2, 3, size=(out_f, in_f)).astype(fmt.numpy)
+    weight = rng.integers(-2, 3, size=(out_f, in_f)).astype(stored)
     b = rng.integers(-multiples, multiples + 1, size=out_f) * fmt.subnormal if bias else None
-    return Case(dtype, device, fitted(x.astype(fmt.numpy), layout), weight,
-                None if b is None else b.astype(fmt.numpy), "subnormal-multiples",
+    return Case(dtype, device, fitted(x.astype(stored), layout), weight,
+                None if b is None else b.astype(stored), "subnormal-multiples",
                 layout=layout, weight_layout=weight_layout, kind=kind)  # fmt: skip
 
 
@@ -97,8 +97,9 @@ def subnormal_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Ca
     """Subnormal x (small multiples of the smallest subnormal s, fewer as it shrinks) with
     small-integer weights. Every product and partial sum is an exact multiple of s below
     2**precision * s, so a conformant (gradual-underflow) implementation returns the exact result,
-    bit for bit."""
-    most = subnormal_inputs(FORMATS[dtype])
+    bit for bit. Under a mixed policy s is its compute format's: the float32 operands are exact
+    there, so its cast is exact too."""
+    most = subnormal_inputs(compute_format(dtype))
     # promised: what the caps reach with at most `most` inputs (out may reach further)
     narrowed = replace(caps, max_features=min(caps.max_features, most),
                        large_features=min(caps.large_features, most))  # fmt: skip

@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from conformance.cell import buckets
 from conformance.core import oracle
-from conformance.core.formats import DTYPES, FORMATS
+from conformance.core.formats import (
+    ALL_DTYPES,
+    FORMATS,
+    POLICIES,
+    compute_format,
+    operand_format,
+    variable_format,
+)
 from conformance.core.layout import LAYOUTS, Layout
 from conformance.subjects.torch_linear import torch_tensor
 from strategies import (
@@ -23,6 +30,7 @@ from strategies import (
 )
 from strategies.cases import fitted
 from strategies.coverage import reach
+from strategies.gradients import backward
 from strategies.inputs import float_inputs, integer_inputs
 from strategies.shapes import MAX_ELEMENTS, MAX_MACS, case_shapes, leading_shapes, shape_pool
 from strategies.specials import SPECIALS
@@ -47,15 +55,17 @@ def test_leading_shapes_have_rank_1_to_4_and_at_most_the_row_cap(shape):
     assert all(side >= 0 for side in shape) and shape.count(0) <= 1
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize(
     "caps", [Caps(), Caps(max_features=3, max_rows=5)], ids=["default", "tiny"]
 )
 @DRAWN
 @given(data=st.data())
 def test_cases_respect_caps_dtype_and_overflow_margin(dtype, caps, data):
+    """Operands in the layer's variable format (float32 under a policy), no overflow in the
+    format it computes in."""
     case = data.draw(cases(dtype, "cpu", caps))
-    fmt = FORMATS[dtype]
+    fmt = operand_format(dtype)
     assert (
         0 <= case.in_features <= caps.max_features and 1 <= case.out_features <= caps.max_features
     )
@@ -103,7 +113,7 @@ def test_rank1_cases_have_no_leading_dims(data):
     assert case.x.shape == (case.in_features,)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
 @DRAWN
 @given(data=st.data())
 def test_special_cases_place_special_values(dtype, data):
@@ -112,7 +122,7 @@ def test_special_cases_place_special_values(dtype, data):
         [a.astype(np.float64).ravel() for a in (case.x, case.weight, case.bias) if a is not None]
     )
     finite = values[np.isfinite(values)]
-    tiny = FORMATS[dtype].tiny
+    tiny = compute_format(dtype).tiny
     special = (
         (~np.isfinite(values)).any()
         or ((finite != 0) & (np.abs(finite) < tiny)).any()
@@ -122,18 +132,40 @@ def test_special_cases_place_special_values(dtype, data):
     assert len(SPECIALS) == 7
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
 @DRAWN
 @given(data=st.data())
 def test_subnormal_cases_have_subnormal_inputs_and_an_exact_result(dtype, data):
+    """Subnormals of the format the layer computes in, held in its variable format."""
     case = data.draw(subnormal_cases(dtype, "cpu", Caps()))
-    fmt = FORMATS[dtype]
+    fmt = compute_format(dtype)
+    assert case.x.dtype == case.weight.dtype == variable_format(dtype).numpy
     x = np.abs(case.x.astype(np.float64))
     assert ((x == 0) | (x < fmt.tiny)).all()
     exact = oracle.linear(case.x, case.weight, case.bias, dtype).value
     assert (exact.astype(fmt.numpy).astype(exact.dtype) == exact).all(), (
         "the result must be representable"
     )
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_policy_draws_operands_its_cast_rounds_and_upstreams_in_its_compute_format(policy):
+    """Under a mixed policy the float32 operands are not all exact in the compute format (else its
+    rounding would go untested), while the upstream gradient is in the compute format."""
+    compute = compute_format(policy)
+    seen = Counter()
+
+    @settings(DRAWN, max_examples=100)
+    @given(data=st.data())
+    def sample(data):
+        example = data.draw(backward(policy, "cpu", Caps()))
+        assert example.upstream.dtype == compute.numpy
+        for array in (example.case.x, example.case.weight):
+            rounded = array.astype(compute.numpy).astype(np.float32)
+            seen["rounded by the cast"] += bool((rounded != array).any())
+
+    sample()
+    assert seen["rounded by the cast"] >= 50
 
 
 def test_caps_come_from_options_then_environment(monkeypatch):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from conformance.core import oracle
-from conformance.core.formats import FORMATS
+from conformance.core.formats import compute_format
 from conformance.core.observation import BOUNDED, Code, Observation, Quantity
 from conformance.property import attempt, declare, forward, result_dtype, within_bound
 from strategies import rank1_cases
@@ -23,7 +23,7 @@ def rank1_input_equals_batch_of_one(cell, subject, case):
 def zero_out_features_gives_empty_output(cell, subject, case):
     """A layer with out_features = 0 returns an empty (*leading, 0) result of the tested dtype."""
     got = attempt(cell, subject.label, lambda: forward(cell, subject, case))
-    if got is not None and got.dtype != FORMATS[case.dtype].numpy:
+    if got is not None and got.dtype != compute_format(case.dtype).numpy:
         cell.deviation(subject.label, result_dtype(got.dtype, "empty result", case.dtype))
 
 

@@ -11,7 +11,7 @@ int32, wrapping past its range, as JAX does without 64-bit types) is observed as
 from conformance.core import oracle
 from conformance.core.budget import assess, limit
 from conformance.core.contract import input_cast
-from conformance.core.formats import FORMATS
+from conformance.core.formats import compute_format
 from conformance.core.observation import BOUNDED, Code, Observation, Quantity
 from conformance.property import attempt, declare, forward, result_dtype, within_bound
 from strategies.inputs import MixedInput, float_inputs, integer_inputs
@@ -28,7 +28,7 @@ def cast_then_linear(cell, subject, example: MixedInput) -> None:
     got = attempt(cell, subject.label, lambda: forward(cell, subject, case, example.view()))
     if got is None:
         return
-    if got.dtype != FORMATS[case.dtype].numpy:
+    if got.dtype != compute_format(case.dtype).numpy:
         cell.deviation(subject.label, result_dtype(got.dtype, f"result for {what}", case.dtype))
         return
     reference = oracle.linear(example.x, case.weight, case.bias, case.dtype)

@@ -4,7 +4,7 @@ import numpy as np
 
 from conformance.core import oracle
 from conformance.core.contract import overflow_limit
-from conformance.core.formats import FORMATS
+from conformance.core.formats import FORMATS, compute_format
 from conformance.core.observation import BOUNDED, Code, Observation, Quantity
 from conformance.property import declare, forward, within_bound
 from strategies import special_cases, subnormal_cases
@@ -23,7 +23,7 @@ def _flushed(values: np.ndarray | None, dtype: str) -> np.ndarray | None:
     if values is None:
         return None
     v = values.astype(np.float64)
-    return np.where(np.abs(v) < FORMATS[dtype].tiny, 0.0, v)
+    return np.where(np.abs(v) < compute_format(dtype).tiny, 0.0, v)
 
 
 @declare(

@@ -1,6 +1,6 @@
 """Structural properties, checked before any numbers: shapes, dtypes, exact weight round-trip, no mutation."""
 
-from conformance.core.formats import FORMATS
+from conformance.core.formats import compute_format
 from conformance.core.observation import Code
 from conformance.property import (
     declare,
@@ -17,7 +17,7 @@ from strategies import cases
 def output_has_expected_shape_and_dtype(cell, subject, case):
     """The output has shape (*leading, out) and the tested dtype."""
     got = forward(cell, subject, case)
-    if got.dtype != FORMATS[case.dtype].numpy:
+    if got.dtype != compute_format(case.dtype).numpy:
         cell.deviation(subject.label, result_dtype(got.dtype, "result", case.dtype))
 
 
