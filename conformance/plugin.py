@@ -298,9 +298,7 @@ def cell(request) -> Cell:
     if prop.special_values and not selection(request.config).special_values:
         record.skip_reason = "special values are opt-in: pass --special-values"
     for subject in _subjects(request.node) or ():
-        reason = subject.missing_device(record.device) or subject.unsupported(
-            record.dtype, record.device
-        )
+        reason = subject.cannot_run(record.dtype, record.device)
         if reason:
             reason = f"{subject.label} on {record.device}: {reason}"
         else:

@@ -85,7 +85,7 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
         return 2, [f"cannot replay: {exc}"]
     device, dtype = meta["device"], meta["dtype"]
     for subject in subjects:
-        missing = subject.missing_device(device) or subject.unsupported(dtype, device)
+        missing = subject.cannot_run(dtype, device)
         if missing:
             return 2, [f"cannot replay here: {subject.label} on {device}: {missing}"]
     prepare_process(subjects, int(meta["threads"]), meta["tf32"])

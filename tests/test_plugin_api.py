@@ -59,3 +59,18 @@ def test_the_worked_example_in_the_docs_runs_and_passes(suite):
     assert run.returncode == 0, run.output[-3000:]
     cells = run.cells(subject="numpy-port")
     assert len(cells) == 6 and {c["status"] for c in cells} == {"pass"}, cells
+
+
+def test_a_plug_in_without_policies_skips_mixed_precision_saying_so(suite):
+    run = plugged(
+        suite, "torch,example_port:NumpyPort", "forward_within_bound",
+        dtypes="mixed_float16", env={"PYTHONPATH": str(ROOT / "docs")},
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    (torch,) = run.cells(subject="torch")
+    assert torch["status"] == "pass" and torch["dtype"] == "mixed_float16", torch
+    (port,) = run.cells(subject="numpy-port")
+    assert port["status"] == "skipped", port
+    assert port["reason"].endswith(
+        "numpy-port does not run the mixed-precision policy mixed_float16 (it runs: none)"
+    ), port["reason"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from conformance.core.contract import Contract, device_contract
+from conformance.core.formats import POLICIES
 from conformance.core.layout import View
 
 #: execution modes that compile the layer for each new input shape: their cells draw shapes from a
@@ -62,6 +63,10 @@ class Subject:
     modes: tuple[str, ...] = ("eager",)
     #: the mode this instance runs in (Subject.in_mode)
     mode: str = "eager"
+    #: the mixed-precision policies it runs (--dtypes mixed_float16, mixed_bfloat16): `build` then
+    #: gets the policy's name and makes a layer with float32 parameters that computes in the
+    #: policy's compute format; cells of any other policy skip, saying so
+    policies: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -126,6 +131,16 @@ class Subject:
     def unsupported(self, dtype: str, device: str) -> str | None:
         """Why this subject cannot run `dtype` on `device`, or None when it can."""
         return None
+
+    def cannot_run(self, dtype: str, device: str) -> str | None:
+        """Why `dtype` on `device` cannot run here: the framework or device missing, a
+        mixed-precision policy the subject does not run, or `unsupported`; None when it can."""
+        if reason := self.missing_device(device):
+            return reason
+        if dtype in POLICIES and dtype not in self.policies:
+            runs = ", ".join(self.policies) or "none"
+            return f"{self.label} does not run the mixed-precision policy {dtype} (it runs: {runs})"
+        return self.unsupported(dtype, device)
 
     def unsupported_case(self, case) -> str | None:
         """Why this subject cannot take `case` (a strategies.Case: a shape, memory layout or input

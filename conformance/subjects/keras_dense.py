@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from conformance.core.formats import POLICIES
 from conformance.core.layout import ViewOps
 from conformance.subjects.base import Subject, device_parts, once_per_layer
 from conformance.subjects.jax_runtime import (
@@ -114,6 +115,8 @@ def keras_runtimes(backend: str, device: str) -> tuple[str, ...]:
 
 class KerasDense(Subject):
     name = "keras"
+    #: Dense(dtype="mixed_float16") takes the DTypePolicy of that name
+    policies = tuple(POLICIES)
 
     @property
     def requires(self) -> tuple[str, ...]:  # type: ignore[override]  # from the backend chosen at run time

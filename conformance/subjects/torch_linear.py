@@ -5,15 +5,27 @@ import warnings
 
 import numpy as np
 
-from conformance.core.formats import FORMATS
+from conformance.core.formats import FORMATS, POLICIES, compute_format, variable_format
 from conformance.core.layout import View, ViewOps
 from conformance.subjects.base import Subject, once_per_layer
 
 
 def torch_dtype(dtype: str):
+    """The torch dtype of a plain dtype, or of a policy's parameters (float32)."""
     import torch
 
-    return getattr(torch, dtype)
+    return getattr(torch, variable_format(dtype).name)
+
+
+def policy_scope(layer, dtype: str):
+    """Where a layer of `dtype` is called: under torch.autocast to a policy's compute format on
+    the layer's device (float32 parameters, operands cast to float16 or bfloat16), else as it is."""
+    import torch
+
+    if dtype not in POLICIES:
+        return contextlib.nullcontext()
+    compute = getattr(torch, compute_format(dtype).name)
+    return torch.autocast(layer.weight.device.type, dtype=compute)
 
 
 def to_tensor(array, device: str):
@@ -90,7 +102,7 @@ def torch_precision_flags(dtype: str, device: str) -> dict:
     }
     return {
         "tf32": matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest",
-        "reduced_reduction": bool(reduced.get(dtype, False)),
+        "reduced_reduction": bool(reduced.get(compute_format(dtype).name, False)),
     }
 
 
@@ -152,6 +164,7 @@ class TorchLinear(Subject):
     name = "torch"
     requires = ("torch",)
     modes: tuple[str, ...] = ("eager", *TORCH_MODES)
+    policies = tuple(POLICIES)
 
     def environment(self):
         import torch
@@ -207,13 +220,15 @@ class TorchLinear(Subject):
     def build(self, in_features, out_features, bias, dtype, device):
         import torch
 
-        return torch.nn.Linear(
+        layer = torch.nn.Linear(
             in_features,
             out_features,
             bias=bias,
             dtype=torch_dtype(dtype),
             device=device,
         )
+        layer.conformance_dtype = dtype
+        return layer
 
     def load(self, layer, weight, bias):
         import torch
@@ -229,7 +244,7 @@ class TorchLinear(Subject):
     def forward(self, layer, x):
         import torch
 
-        with torch.no_grad():
+        with torch.no_grad(), policy_scope(layer, layer.conformance_dtype):
             return to_numpy(self.call(layer)(to_tensor(x, layer.weight.device)))
 
     def tensor(self, view, device):
@@ -240,7 +255,9 @@ class TorchLinear(Subject):
         layer.zero_grad(set_to_none=True)
         device = layer.weight.device
         xt = to_tensor(x, device).requires_grad_(True)
-        self.call(layer)(xt).backward(to_tensor(upstream, device))
+        with policy_scope(layer, layer.conformance_dtype):
+            y = self.call(layer)(xt)
+        y.backward(to_tensor(upstream, device))
         bias = None if layer.bias is None else to_numpy(layer.bias.grad)
         return to_numpy(xt.grad), to_numpy(layer.weight.grad), bias
 
@@ -251,7 +268,9 @@ class TorchLinear(Subject):
         optimizer = torch.optim.SGD(layer.parameters(), lr=learning_rate)
         for x, upstream in batches:
             optimizer.zero_grad(set_to_none=True)
-            self.call(layer)(to_tensor(x, device)).backward(to_tensor(upstream, device))
+            with policy_scope(layer, layer.conformance_dtype):
+                y = self.call(layer)(to_tensor(x, device))
+            y.backward(to_tensor(upstream, device))
             optimizer.step()
 
     def second_derivative(self, layer, x, upstream):
@@ -259,6 +278,8 @@ class TorchLinear(Subject):
 
         device = layer.weight.device
         xt = to_tensor(x, device).requires_grad_(True)
-        (dx,) = torch.autograd.grad(layer(xt), xt, to_tensor(upstream, device), create_graph=True)
+        with policy_scope(layer, layer.conformance_dtype):
+            y = layer(xt)
+        (dx,) = torch.autograd.grad(y, xt, to_tensor(upstream, device), create_graph=True)
         (dw,) = torch.autograd.grad((dx * dx).sum(), layer.weight)
         return to_numpy(dw)
