@@ -129,10 +129,13 @@ def selected_cells() -> list[str]:
 @pytest.fixture(scope="session")
 def planted_run(tmp_path_factory):
     """The suite over real torch and every planted subject, on 2 workers, only the cells that matter."""
+    from conformance.core.formats import ALL_DTYPES
     from tests.planted import PLANTED
 
     specs = ",".join(f"tests.planted:{cls.__name__}" for cls in PLANTED)
+    used = {dtype for _, dtypes in PLANTED.values() for dtype in dtypes}
+    dtypes = ",".join(d for d in ALL_DTYPES if d in used)
     return shared_run(
-        tmp_path_factory, "planted", "-n", "2", "--special-values",
+        tmp_path_factory, "planted", "-n", "2", "--special-values", "--dtypes", dtypes,
         "--subjects", f"torch,{specs}", *selected_cells(),
     )  # fmt: skip

@@ -9,6 +9,7 @@ import os
 import ml_dtypes
 import numpy as np
 
+from conformance.core.formats import POLICIES, compute_format
 from conformance.subjects.base import once_per_layer
 from conformance.subjects.flax_linear import FlaxLinear
 from conformance.subjects.keras_dense import KerasDense
@@ -463,62 +464,149 @@ class Int64InputThroughInt32(_PlantedKeras):
         return super().forward(layer, x)
 
 
+# -- mixed precision: bugs only a policy's cells show (plain dtypes run as torch does) ----------
+def _policy(layer) -> str | None:
+    """The mixed-precision policy a planted torch layer was built for, or None."""
+    return layer.conformance_dtype if layer.conformance_dtype in POLICIES else None
+
+
+class AutocastForgotten(_Planted):
+    """Calls a policy's layer without torch.autocast: computed and returned in float32."""
+
+    name = "planted-autocast-forgotten"
+
+    def forward(self, layer, x):
+        import torch
+
+        with torch.no_grad():
+            return to_numpy(self.call(layer)(to_tensor(x, layer.weight.device)))
+
+
+class AutocastToTheOtherHalf(_Planted):
+    """Autocasts mixed_float16 to bfloat16 (8 significand bits, not 11), the result cast to float16."""
+
+    name = "planted-autocast-bfloat16"
+
+    def forward(self, layer, x):
+        import torch
+
+        if _policy(layer) != "mixed_float16":
+            return super().forward(layer, x)
+        with torch.no_grad(), torch.autocast(layer.weight.device.type, dtype=torch.bfloat16):
+            y = self.call(layer)(to_tensor(x, layer.weight.device))
+        return to_numpy(y.to(torch.float16))
+
+
+class MastersInComputeFormat(_PlantedKeras):
+    """Builds a policy's Dense in its compute format: float16 variables, no float32 masters."""
+
+    name = "planted-no-float32-masters"
+
+    def build(self, in_features, out_features, bias, dtype, device):
+        compute = compute_format(dtype).name
+        return super().build(in_features, out_features, bias, compute, device)
+
+
+class GradientsInComputeFormat(_Planted):
+    """Returns a policy's gradients in its compute format, never cast back to float32."""
+
+    name = "planted-gradients-not-float32"
+
+    def gradients(self, layer, x, upstream):
+        found = super().gradients(layer, x, upstream)
+        if _policy(layer) is None:
+            return found
+        compute = compute_format(_policy(layer)).numpy
+        return tuple(None if g is None else g.astype(compute) for g in found)
+
+
+class SgdOnComputeCopy(_Planted):
+    """Applies each SGD step to the compute-format copy of a policy's weights and writes it back:
+    the float32 masters keep only the compute format's bits."""
+
+    name = "planted-sgd-on-compute-copy"
+
+    def train(self, layer, batches, learning_rate):
+        import torch
+
+        policy = _policy(layer)
+        for batch in batches:
+            super().train(layer, [batch], learning_rate)
+            if policy is not None:
+                compute = getattr(torch, compute_format(policy).name)
+                with torch.no_grad():
+                    for p in layer.parameters():
+                        p.copy_(p.to(compute).float())
+
+
+POLICY_DTYPES = tuple(POLICIES)
 #: planted subject -> (property that must report it, dtypes the bug shows on)
 PLANTED = {
     ReshapedNotTransposed: ("forward_within_bound", ("float32",)),
     TransposedOnlyWhenShapesDiffer: ("forward_within_bound", ("float32",)),
     BiasIgnored: ("forward_within_bound", ("float16", "float32")),
-    BiasAddedTwice: ("forward_within_bound", ("float16", "float32")),
+    BiasAddedTwice: ("forward_within_bound", ("float16", "float32", "mixed_float16")),
     Float32ThroughFloat16: ("forward_within_bound", ("float32",)),
     HalfAccumulation: ("forward_within_bound", ("float16",)),
     SecondDeviceDropsBias: ("device_agrees_with_cpu", ("float32",)),
     BatchingBugFromRank3: (
         "leading_shape_equals_flattened_batch",
-        ("float16", "float32"),
+        ("float16", "float32", "mixed_float16"),
     ),
     PromotesHalfToFloat32: ("output_has_expected_shape_and_dtype", ("float16",)),
     InputMutated: ("call_mutates_neither_input_nor_weights", ("float16", "float32")),
     WeightsDrift: ("call_mutates_neither_input_nor_weights", ("float16", "float32")),
-    LossyRoundTrip: ("weight_round_trip_is_bit_exact", ("float32",)),
+    LossyRoundTrip: ("weight_round_trip_is_bit_exact", ("float32", "mixed_float16")),
     BiasParameterAlways: (
         "bias_off_equals_layer_without_bias_parameter",
         ("float16", "float32"),
     ),
-    Rank1Rejected: ("rank1_input_equals_batch_of_one", ("float16", "float32")),
-    ZeroOutRejected: ("zero_out_features_gives_empty_output", ("float16", "float32")),
-    NanSwallowed: ("nan_and_inf_positions_agree", ("float16", "float32")),
+    Rank1Rejected: ("rank1_input_equals_batch_of_one", ("float16", "float32", "mixed_float16")),
+    ZeroOutRejected: (
+        "zero_out_features_gives_empty_output",
+        ("float16", "float32", "mixed_float16"),
+    ),
+    NanSwallowed: ("nan_and_inf_positions_agree", ("float16", "float32", "mixed_float16")),
     SubnormalsFlushed: ("subnormals_follow_gradual_underflow", ("float32",)),
     SquareWeightGradientUntransposed: (
         "weight_gradient_within_bound",
-        ("float16", "float32"),
+        ("float16", "float32", "mixed_float16"),
     ),
-    BiasGradientAveraged: ("bias_gradient_within_bound", ("float16", "float32")),
+    BiasGradientAveraged: ("bias_gradient_within_bound", ("float16", "float32", "mixed_float16")),
     WeightGradientFromFirstRow: (
         "weight_gradient_within_bound",
         ("float16", "float32"),
     ),
-    UpstreamGradientIgnored: ("input_gradient_within_bound", ("float16", "float32")),
+    UpstreamGradientIgnored: (
+        "input_gradient_within_bound",
+        ("float16", "float32", "mixed_float16"),
+    ),
     GradientsAccumulate: (
         "gradients_do_not_leak_between_examples",
-        ("float16", "float32"),
+        ("float16", "float32", "mixed_float16"),
     ),
     SgdStepInKernelLayout: (
         "sgd_steps_track_the_exact_trajectory",
-        ("float16", "float32"),
+        ("float16", "float32", "mixed_float16"),
     ),
     SecondDerivativeDetached: (
         "second_derivative_within_bound",
-        ("float16", "float32"),
+        ("float16", "float32", "mixed_float16"),
     ),
     EmptyBatchGradientsNotZero: (
         "zero_size_batch_gives_zero_parameter_gradients",
-        ("float16", "float32"),
+        ("float16", "float32", "mixed_float16"),
     ),
     WrongBeyondSize: ("forward_within_bound", ("float32",)),
     StridedReadAsContiguous: ("forward_within_bound", ("float32",)),
     MixedInputThroughFloat16: ("float_input_is_cast_to_the_layer_dtype", ("float32",)),
     IntegerInputWrapsToInt8: ("integer_input_is_converted_to_the_layer_dtype", ("float32",)),
     Int64InputThroughInt32: ("integer_input_is_converted_to_the_layer_dtype", ("float32",)),
+    AutocastForgotten: ("output_has_expected_shape_and_dtype", POLICY_DTYPES),
+    AutocastToTheOtherHalf: ("forward_within_bound", ("mixed_float16",)),
+    MastersInComputeFormat: ("weight_round_trip_is_bit_exact", POLICY_DTYPES),
+    GradientsInComputeFormat: ("weight_gradient_within_bound", POLICY_DTYPES),
+    SgdOnComputeCopy: ("sgd_steps_track_the_exact_trajectory", POLICY_DTYPES),
 }
 
 #: bugs that leave the forward result right: their forward cells must still pass
