@@ -34,9 +34,14 @@ MARK = {"pass": "✅", "fail": "❌", "error": "⚠️", "crashed": "💥", "not
 
 
 def specs(data: dict, label: str) -> str:
-    """How --subjects named the subjects of a cell label ("|" between the two of a pair)."""
+    """How --subjects named the subjects of a cell label ("|" between the two of a pair), each
+    with the mode it ran in but eager (torch@compile, keras@xla)."""
     plugins = data["options"].get("plugins", {})
-    return "|".join(plugins.get(part, part.split("/")[0]) for part in label.split(" vs "))
+    named = []
+    for part in label.split(" vs "):
+        base, at, mode = part.partition("@")
+        named.append(plugins.get(base, base.split("/")[0]) + at + mode)
+    return "|".join(named)
 
 
 def write_reproducers(data: dict, directory: Path) -> list[Path]:

@@ -66,7 +66,10 @@ def recorded(meta: dict, arrays: dict) -> list[str]:
 def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
     """Run the property's check once on the stored example; (exit status, lines to print)."""
     label = meta["subject"]
-    backend = next((p.split("/")[1] for p in label.split(" vs ") if p.startswith("keras/")), None)
+    backend = next(
+        (p.split("/")[1].partition("@")[0] for p in label.split(" vs ") if p.startswith("keras/")),
+        None,
+    )
     if backend:
         os.environ.setdefault("KERAS_BACKEND", backend)
     from conformance.cell import Cell, SubjectFailure
@@ -79,7 +82,7 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
     if prop is None:
         return 2, [f"cannot replay: this version of the suite has no property {meta['property']!r}"]
     try:
-        subjects = tuple(resolve(spec) for spec in meta["specs"].split("|"))
+        subjects = tuple(in_its_mode(resolve, spec) for spec in meta["specs"].split("|"))
         registry = Registry.load(meta["divergences"]).with_subjects(subjects)
     except (SubjectError, RegistryError) as exc:
         return 2, [f"cannot replay: {exc}"]
@@ -108,6 +111,13 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
         return 0, [f"now a known divergence here: {', '.join(sorted(cell.reproduced))}"]
     budget = "" if cell.worst_budget is None else f" (worst budget used {cell.worst_budget:.3g})"
     return 0, [f"fixed: the property holds on this example{budget}"]
+
+
+def in_its_mode(resolve, spec: str):
+    """The subject a reproducer's spec names, in the mode it names (torch@compile), if any."""
+    name, _, mode = spec.partition("@")
+    subject = resolve(name)
+    return subject.in_mode(mode) if mode else subject
 
 
 def main(path: pathlib.Path) -> int:

@@ -62,6 +62,17 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> SuiteRun:
     return SuiteRun(proc.returncode, output, report_dir)
 
 
+def cli(*args) -> subprocess.CompletedProcess:
+    """`python -m reports ARGS` from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "reports", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def shared_run(tmp_path_factory, name: str, *args: str) -> SuiteRun:
     """One run of the suite for the whole self-test session, also under xdist: the first worker
     to ask runs it (holding a lock), the others read its result."""

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import selected_cells
+from tests.conftest import cli, selected_cells
 from tests.planted import FORWARD_INTACT, PLANTED, PLANTED_MODES, ZeroDefaultBias
 
 
@@ -90,6 +90,10 @@ def test_a_bug_planted_in_an_execution_mode_shows_there_and_only_there(suite, pl
         (cell,) = run.cells(subject=f"{planted.name}@{mode}")
         assert cell["status"] == "fail" and cell["mode"] == mode, cell
         assert f"{planted.name}@{mode} left its forward bound" in cell["reason"], cell["reason"]
+        # the reproducer replays in the mode (these bugs need an earlier call, so alone it passes)
+        replay = cli("replay", run.report_dir / cell["failure"]["reproducer"]["npz"])
+        assert replay.returncode in (0, 1), replay.stdout + replay.stderr
+        assert replay.stdout.startswith(f"forward_within_bound x {planted.name}@{mode} x")
 
 
 def test_every_execution_mode_has_a_planted_bug():

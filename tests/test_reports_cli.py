@@ -2,12 +2,10 @@
 
 import copy
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, shared_run
+from tests.conftest import cli, shared_run
 
 SUBJECTS = (
     "--subjects",
@@ -21,15 +19,6 @@ FILES = (
     "forward_within_bound or bias_off or leading_shape or rank1 or zero_out or default_init",
 )  # fmt: skip
 
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "reports", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="session")
