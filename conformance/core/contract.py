@@ -72,13 +72,19 @@ class Contract:
         evaluation, no flushing); a policy's cast is exact for operands its compute format holds."""
         return self.u_in == 0 and self.eta_in == 0
 
-    def read_error(self) -> tuple[float, float]:
-        """(relative, absolute) error of an operand as the computation uses it: the policy's cast,
-        then the device's read."""
-        return (1 + self.u_cast) * (1 + self.u_in) - 1, self.eta_cast + self.eta_in
-
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def read_errors(contract: Contract, reference: Reference) -> tuple[float, float, float, float]:
+    """(relative error of the left operand, of the right one, of the addend; absolute error) as the
+    computation uses them: the policy's cast where the compute format does not hold an operand
+    exactly (float32 x, weight, bias; an upstream gradient already in it is exact), then the
+    device's read."""
+    c = contract
+    held = reference.held_in(c.evaluation) if c.u_cast or c.eta_cast else (True, True, True)
+    u = [(1 + c.u_in) * (1 + (0 if exact else c.u_cast)) - 1 for exact in held]
+    return u[0], u[1], u[2], c.eta_in + (0 if all(held) else c.eta_cast)
 
 
 def cpu_contract(dtype: str, device: str = "cpu") -> Contract:
@@ -314,7 +320,9 @@ def bound(contract: Contract, reference: Reference) -> np.ndarray:
     """Per-element bound on |subject - oracle| for the n-term dot products plus bias of `reference`.
 
     With m = M (1 + 2 gamma_{n+2}(u_or)) (M itself was computed in floating point), the oracle's
-    error e_or = gamma_{n+1}(u_or) m, and g = gamma_{n+1}(u_acc) (1 + u_in)^2 + 2 u_in + u_in^2:
+    error e_or = gamma_{n+1}(u_or) m, and g = gamma_{n+1}(u_acc) R + R - 1 with R the largest read
+    factor, (1 + u_a)(1 + u_b) of a product or 1 + u_c of the addend (`read_errors`; (1 + u_in)^2
+    but for a policy's cast):
 
         accumulated = g m + (n + 2) eta_acc  [+ (1 + gamma_{n+1}(u_acc)) moved, where eta_in > 0]
         rounded     = accumulated + eta_out  [+ u_out (m + accumulated), where u_out > u_acc]
@@ -326,11 +334,12 @@ def bound(contract: Contract, reference: Reference) -> np.ndarray:
     scalar coefficients (a few array operations however large the result).
     """
     c, n, u_oracle = contract, reference.n, reference.u
-    u_in, eta_in = c.read_error()
+    u_a, u_b, u_c, eta_in = read_errors(c, reference)
+    read = max((1 + u_a) * (1 + u_b), 1 + u_c)  # a product's, or the addend's, read factor
     slack = 1 + 2 * gamma(n + 2, u_oracle)
     g_oracle = gamma(n + 1, u_oracle)
     g_acc = gamma(n + 1, c.u_acc)
-    g = g_acc * (1 + u_in) ** 2 + 2 * u_in + u_in**2
+    g = g_acc * read + read - 1
     u2 = c.u_out + c.u_acc + c.u_out * c.u_acc
     split = c.u_out > c.u_acc  # the split bias add: rounded to the output before the bias too
     r1, r2 = (1 + c.u_out, c.u_out) if split else (1.0, 0.0)  # rounded = r1 acc + r2 m + eta_out
@@ -342,6 +351,7 @@ def bound(contract: Contract, reference: Reference) -> np.ndarray:
         per_moved = f * (1 + u2) * r1 * (1 + g_acc)
         underflow = reference.underflow_sum(FORMATS[c.evaluation].tiny)
         moved_constant = (n + 1) * eta_in**2 + eta_in
+        u_in = max(u_a, u_b)
         total = total + per_moved * (eta_in * (1 + u_in) * slack * underflow + moved_constant)
     limit = overflow_limit(c)
     if limit is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from conformance.core.formats import variable_format
+from conformance.core.formats import FORMATS, variable_format
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,23 @@ class Reference:
             if self.addend is not None:
                 total = total + (np.abs(self.addend) < tiny)
             self._cache[key] = total.reshape(self.value.shape)
+        return self._cache[key]
+
+    def held_in(self, name: str) -> tuple[bool, bool, bool]:
+        """Whether the format `name` holds the left operand, the right one and the addend (None:
+        held) exactly: a mixed policy's cast to its compute format rounds only those it does not."""
+        key = ("held", name)
+        if key not in self._cache:
+            fmt = FORMATS[name].numpy
+
+            def held(a: np.ndarray | None) -> bool:
+                if a is None:
+                    return True
+                with np.errstate(over="ignore", invalid="ignore"):
+                    back = a.astype(fmt).astype(a.dtype)
+                return bool(((back == a) | (np.isnan(back) & np.isnan(a))).all())
+
+            self._cache[key] = (held(self.left), held(self.right), held(self.addend))
         return self._cache[key]
 
     def past(self, limit: float) -> np.ndarray:
