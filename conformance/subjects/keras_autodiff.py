@@ -1,6 +1,7 @@
 """The backward pass of a Keras Dense through its backend's own autodiff: TensorFlow's GradientTape,
-JAX's vjp over `stateless_call`, torch's autograd. Each gives, for L = sum(upstream * layer(x)),
-the gradients with respect to x and the layer's variables, and d||dL/dx||^2/dkernel.
+JAX's vjp over the layer's `__call__` in a StatelessScope, torch's autograd. Each gives, for
+L = sum(upstream * layer(x)), the gradients with respect to x and the layer's variables, and
+d||dL/dx||^2/dkernel.
 """
 
 import numpy as np
@@ -45,8 +46,11 @@ class TensorFlowTape:
 
 
 class JaxVjp:
-    """JAX backend: the layer as a pure function of (x, trainable values) via `stateless_call`;
-    with `jit`, each computation is jax.jit-compiled, once per layer (Keras on JAX in jit mode)."""
+    """JAX backend: the layer as a pure function of (x, trainable values): its `__call__` in a
+    StatelessScope that maps its variables to those values, as a Keras model's `stateless_call`
+    (which Keras' JAX trainer runs) calls each of its layers. `Layer.stateless_call` itself would
+    skip `__call__`: no input cast, no dtype policy. With `jit`, each computation is
+    jax.jit-compiled, once per layer (Keras on JAX in jit mode)."""
 
     def __init__(self, jit: bool = False):
         self.jit = jit
@@ -57,10 +61,15 @@ class JaxVjp:
 
     @staticmethod
     def _function(layer):
+        import keras
+
         frozen = [v.value for v in layer.non_trainable_variables]
 
         def apply(x, trainable):
-            return layer.stateless_call(trainable, frozen, x)[0]
+            mapping = [*zip(layer.trainable_variables, trainable, strict=True),
+                       *zip(layer.non_trainable_variables, frozen, strict=True)]  # fmt: skip
+            with keras.StatelessScope(state_mapping=mapping):
+                return layer(x)
 
         trainable = [v.value for v in layer.trainable_variables]
         order = [

@@ -45,9 +45,10 @@ KERAS_MODES = {
     },
     "jax": {
         "jit": (
-            "jit: the layer's stateless call (and its vjp and second derivative) under jax.jit,"
-            " compiled once per layer and input shape, the weights passed as arguments so that new"
-            " ones show; the SGD step applies the jitted gradients with Keras' optimizer"
+            "jit: the layer's __call__ in a StatelessScope, as a Keras model's stateless_call runs"
+            " it (and its vjp and second derivative), under jax.jit, compiled once per layer and"
+            " input shape, the weights passed as arguments so that new ones show; the SGD step"
+            " applies the jitted gradients with Keras' optimizer"
         ),
     },
 }
