@@ -51,21 +51,23 @@ def test_a_plug_in_ships_registry_entries_of_its_own(suite):
     assert entry["status"] == "reproduced", entry
 
 
+def docs_example(suite, select: str, dtypes: str):
+    """A run of torch and the worked example in docs/ (example_port:NumpyPort)."""
+    env = {"PYTHONPATH": str(ROOT / "docs")}
+    return plugged(suite, "torch,example_port:NumpyPort", select, dtypes=dtypes, env=env)
+
+
 def test_the_worked_example_in_the_docs_runs_and_passes(suite):
-    run = plugged(
-        suite, "torch,example_port:NumpyPort", "forward_within_bound or weight_gradient or round_trip",
-        dtypes="float32,float16", env={"PYTHONPATH": str(ROOT / "docs")},
-    )  # fmt: skip
+    run = docs_example(
+        suite, "forward_within_bound or weight_gradient or round_trip", dtypes="float32,float16"
+    )
     assert run.returncode == 0, run.output[-3000:]
     cells = run.cells(subject="numpy-port")
     assert len(cells) == 6 and {c["status"] for c in cells} == {"pass"}, cells
 
 
 def test_a_plug_in_without_policies_skips_mixed_precision_saying_so(suite):
-    run = plugged(
-        suite, "torch,example_port:NumpyPort", "forward_within_bound",
-        dtypes="mixed_float16", env={"PYTHONPATH": str(ROOT / "docs")},
-    )  # fmt: skip
+    run = docs_example(suite, "forward_within_bound", dtypes="mixed_float16")
     assert run.returncode == 0, run.output[-3000:]
     (torch,) = run.cells(subject="torch")
     assert torch["status"] == "pass" and torch["dtype"] == "mixed_float16", torch

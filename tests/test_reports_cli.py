@@ -20,7 +20,6 @@ FILES = (
 )  # fmt: skip
 
 
-
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     """The same selection unsharded (2 workers) and as --shard 1/2 (2 workers) and 2/2 (one
