@@ -148,6 +148,24 @@ def test_mixed_float16_computed_from_bfloat16_operands_fails_its_bound():
     assert budget(as_bfloat16, reference, cpu_contract("mixed_float16")) > 1
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_policy_charges_its_cast_only_to_operands_its_compute_format_does_not_hold(policy):
+    """sum(G) with G in the compute format (a bias gradient) is bounded as in that format: the cast
+    rounds nothing there. A float32 x and weight (the forward) get the cast on top."""
+    compute = compute_format(policy)
+    rng = np.random.default_rng(0)
+    upstream = rng.uniform(0.5, 1.0, (64, 4)).astype(compute.numpy)
+    as_policy = limit(oracle.bias_gradient(upstream, policy), cpu_contract(policy))
+    as_compute = limit(oracle.bias_gradient(upstream, compute.name), cpu_contract(compute.name))
+    assert (as_policy == as_compute).all()
+    x, weight = rng.uniform(0.5, 1.0, (8, 16)), rng.uniform(0.5, 1.0, (4, 16))
+    x, weight = x.astype(np.float32), weight.astype(np.float32)
+    forward = limit(oracle.linear(x, weight, None, policy), cpu_contract(policy))
+    held = [a.astype(compute.numpy) for a in (x, weight)]
+    exact = limit(oracle.linear(*held, None, compute.name), cpu_contract(compute.name))
+    assert (forward > 1.5 * exact).all()  # x and the weight each rounded by u_cast on top
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 2, 4])
 def test_an_error_of_a_few_ulps_fails_short_exact_sums(dtype, n):
