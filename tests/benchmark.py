@@ -41,6 +41,7 @@ from conformance.cell import Cell
 from conformance.core import oracle
 from conformance.core.formats import DTYPES
 from conformance.divergence import Registry
+from conformance.farm import prepare_process, thread_cap
 from conformance.options import DEFAULT_TAIL_SHARE
 from conformance.subjects import loaded_layer, resolve, runtimes_of
 from strategies import Caps
@@ -238,6 +239,8 @@ def throughput(args, parser) -> None:
     ):
         settings.register_profile(name, parent=settings.get_profile("ci"), max_examples=examples)
     subjects = [resolve(name) for name in args.subjects.split(",")]
+    # as a worker of the suite prepares itself (its threads, and malloc keeping freed memory)
+    prepare_process(subjects, thread_cap(None, 1), "framework-default")
     for subject in subjects:  # import the framework and warm it up outside the timings
         layer = subject.build(1, 1, True, "float32", "cpu")
         subject.gradients(layer, np.ones((1, 1), np.float32), np.ones((1, 1), np.float32))
