@@ -2,9 +2,11 @@
 CUDA, with the cross-device property (each GPU result and the CPU result within their bounds).
 
     python -m conformance.gpu_check [--out DIR] [--workers N] [--profile smoke] [--devices cuda]
+                                    [--dtypes LIST]
 
 One suite run per Keras backend (one backend per process), on the CUDA devices only, with the
-`smoke` profile (25 derandomized examples per cell); Keras on JAX draws each cell's shapes from
+`smoke` profile (25 derandomized examples per cell), in every dtype and both mixed-precision
+policies (autocast and Keras' policies on cuBLAS); Keras on JAX draws each cell's shapes from
 a fixed pool (JAX compiles every new shape). It needs torch, jax and keras but no TensorFlow.
 Each run prints its verdict as it ends and leaves DIR/<backend>/report.json beside the other
 report files; the check then prints examples/s per backend and the environment fingerprint
@@ -25,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from conformance.core.formats import ALL_DTYPES
 from conformance.farm import usable_cpus
 
 BACKENDS = ("jax", "torch")
@@ -67,6 +70,7 @@ def run(backend: str, args, interrupts: Interrupts) -> dict | None:
     command = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-n", str(workers),
         "--keras-backend", backend, "--subjects", "torch,keras", "--devices", args.devices,
+        "--dtypes", args.dtypes,
         "--special-values", "--hypothesis-profile", args.profile, f"--report-dir={out / backend}",
     ]  # fmt: skip
     print(f"== keras on {backend}: {' '.join(command[1:])}", flush=True)
@@ -117,6 +121,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--devices", default="cuda",
         help="devices to run on (default cuda; cpu runs the same check on the CPU)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dtypes", default=",".join(ALL_DTYPES),
+        help="dtypes to run (default: every plain dtype and both mixed-precision policies)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     interrupts, worst = Interrupts(), 0
