@@ -479,7 +479,7 @@ class AutocastForgotten(_Planted):
         import torch
 
         with torch.no_grad():
-            return to_numpy(self.call(layer)(to_tensor(x, layer.weight.device)))
+            return to_numpy(layer(to_tensor(x, layer.weight.device)))
 
 
 class AutocastToTheOtherHalf(_Planted):
@@ -493,7 +493,7 @@ class AutocastToTheOtherHalf(_Planted):
         if _policy(layer) != "mixed_float16":
             return super().forward(layer, x)
         with torch.no_grad(), torch.autocast(layer.weight.device.type, dtype=torch.bfloat16):
-            y = self.call(layer)(to_tensor(x, layer.weight.device))
+            y = layer(to_tensor(x, layer.weight.device))
         return to_numpy(y.to(torch.float16))
 
 

@@ -17,15 +17,21 @@ def torch_dtype(dtype: str):
     return getattr(torch, variable_format(dtype).name)
 
 
-def policy_scope(layer, dtype: str):
-    """Where a layer of `dtype` is called: under torch.autocast to a policy's compute format on
-    the layer's device (float32 parameters, operands cast to float16 or bfloat16), else as it is."""
-    import torch
+def under_policy(layer, run):
+    """`run` (the layer as a mode calls it) under torch.autocast to the compute format of the
+    layer's policy, on its device (float32 parameters, operands cast to float16 or bfloat16); for
+    a plain dtype, `run` itself. The backward pass then runs outside autocast, as torch advises."""
+    if layer.conformance_dtype not in POLICIES:
+        return run
 
-    if dtype not in POLICIES:
-        return contextlib.nullcontext()
-    compute = getattr(torch, compute_format(dtype).name)
-    return torch.autocast(layer.weight.device.type, dtype=compute)
+    def autocast(x):
+        import torch
+
+        compute = getattr(torch, compute_format(layer.conformance_dtype).name)
+        with torch.autocast(layer.weight.device.type, dtype=compute):
+            return run(x)
+
+    return autocast
 
 
 def to_tensor(array, device: str):
@@ -207,12 +213,12 @@ class TorchLinear(Subject):
         return super().lacks(feature)
 
     def call(self, layer):
-        """The layer as this mode calls it: itself (eager), compiled, or exported."""
+        """The layer as this mode calls it (itself, compiled, or exported), under its policy."""
         if self.mode == "compile":
-            return compiled(layer)
+            return under_policy(layer, compiled(layer))
         if self.mode == "export":
-            return lambda x: exported(layer, x.dim())(x)
-        return layer
+            return under_policy(layer, lambda x: exported(layer, x.dim())(x))
+        return under_policy(layer, layer)
 
     def precision_flags(self, dtype, device):
         return torch_precision_flags(dtype, device)
@@ -244,7 +250,7 @@ class TorchLinear(Subject):
     def forward(self, layer, x):
         import torch
 
-        with torch.no_grad(), policy_scope(layer, layer.conformance_dtype):
+        with torch.no_grad():
             return to_numpy(self.call(layer)(to_tensor(x, layer.weight.device)))
 
     def tensor(self, view, device):
@@ -255,9 +261,7 @@ class TorchLinear(Subject):
         layer.zero_grad(set_to_none=True)
         device = layer.weight.device
         xt = to_tensor(x, device).requires_grad_(True)
-        with policy_scope(layer, layer.conformance_dtype):
-            y = self.call(layer)(xt)
-        y.backward(to_tensor(upstream, device))
+        self.call(layer)(xt).backward(to_tensor(upstream, device))
         bias = None if layer.bias is None else to_numpy(layer.bias.grad)
         return to_numpy(xt.grad), to_numpy(layer.weight.grad), bias
 
@@ -268,9 +272,7 @@ class TorchLinear(Subject):
         optimizer = torch.optim.SGD(layer.parameters(), lr=learning_rate)
         for x, upstream in batches:
             optimizer.zero_grad(set_to_none=True)
-            with policy_scope(layer, layer.conformance_dtype):
-                y = self.call(layer)(to_tensor(x, device))
-            y.backward(to_tensor(upstream, device))
+            self.call(layer)(to_tensor(x, device)).backward(to_tensor(upstream, device))
             optimizer.step()
 
     def second_derivative(self, layer, x, upstream):
@@ -278,8 +280,7 @@ class TorchLinear(Subject):
 
         device = layer.weight.device
         xt = to_tensor(x, device).requires_grad_(True)
-        with policy_scope(layer, layer.conformance_dtype):
-            y = layer(xt)
+        y = under_policy(layer, layer)(xt)
         (dx,) = torch.autograd.grad(y, xt, to_tensor(upstream, device), create_graph=True)
         (dw,) = torch.autograd.grad((dx * dx).sum(), layer.weight)
         return to_numpy(dw)
