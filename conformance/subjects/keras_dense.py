@@ -299,18 +299,25 @@ class KerasDense(Subject):
         return dx, np.ascontiguousarray(dkernel.T), dbias[0] if dbias else None
 
     def train(self, layer, batches, learning_rate):
-        autodiff = self.autodiff()
+        """Keras' SGD, made once per layer as a training loop makes it once per model (plain SGD
+        keeps no state but its step count); each call sets its learning rate, a variable that a
+        staged step reads at every run."""
         with self.scope(layer.conformance_device):
-            optimizer = self.keras().optimizers.SGD(learning_rate=learning_rate)
-            optimizer.build(variables(layer))  # its variables made eagerly, before any staging
+            optimizer = once_per_layer(layer, ("optimizer",), lambda: self.optimizer(layer))
+            optimizer.learning_rate = learning_rate
 
             def step(x, upstream):
-                _, *grads = autodiff.gradients(layer, x, upstream)
+                _, *grads = self.autodiff().gradients(layer, x, upstream)
                 optimizer.apply_gradients(zip(grads, variables(layer), strict=True))
 
-            staged = self.staged(step)  # this call's optimizer: staged afresh
             for x, upstream in batches:
-                staged(x, upstream)
+                self.staged_once(layer, "train", x, step)(x, upstream)
+
+    def optimizer(self, layer):
+        """Keras' SGD for the layer's variables, its own made eagerly (before any staging)."""
+        optimizer = self.keras().optimizers.SGD(learning_rate=1.0)
+        optimizer.build(variables(layer))
+        return optimizer
 
     def second_derivative(self, layer, x, upstream):
         autodiff = self.autodiff()
