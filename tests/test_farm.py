@@ -1,9 +1,13 @@
 """Farms: thread caps per worker, and a shared example database that replays failures first."""
 
 import hashlib
+import importlib
 import os
+import sys
 
-from conformance.farm import usable_cpus
+import pytest
+
+from conformance.farm import unimportable, usable_cpus
 from tests.conftest import node
 
 FORWARD = node("forward_within_bound", "torch", "float32")
@@ -56,3 +60,11 @@ def test_shared_example_database_replays_a_failure_first_and_read_only_saves_not
     reuse = replayed.output.split("during reuse phase", 1)[1].split("phase", 1)[0]
     assert "0 passing, 1 failing" in reuse, replayed.output
     assert _snapshot(db) == before
+
+
+def test_a_module_no_subject_uses_is_unimportable_only_while_the_frameworks_import():
+    name = "tests.emulated_gpu"  # any module of the suite's not imported yet
+    sys.modules.pop(name, None)
+    with unimportable((name,)), pytest.raises(ImportError):
+        importlib.import_module(name)
+    assert importlib.import_module(name).__name__ == name
