@@ -87,6 +87,12 @@ def pytest_runtest_setup(item):
     signals.check()
 
 
+def pytest_runtest_teardown(item):
+    cell = item.stash.get(CELL, None)
+    if cell is not None:
+        cell.close()
+
+
 #: examples drawn for each promised bucket a cell's drawn examples missed: the simplest in the
 #: bucket (its smallest shape, values of ones), which any deviation beyond a threshold shows
 AIMED_EXAMPLES = 1
