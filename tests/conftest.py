@@ -39,8 +39,11 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> SuiteRun:
             "cpu",
             *args,
         )  # the machine has no GPU: leave out the skipping slots
+    # --assert=plain: the suite judges with its cells, not asserts, and pytest would rewrite
+    # every module of Hypothesis (its pytest11 entry point marks them) in each run, about 1.2 s
+    # where bytecode is not cached (PYTHONDONTWRITEBYTECODE)
     command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
+        sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--assert=plain",
         "--hypothesis-profile", "ci", "--report-dir", str(report_dir), *args,
     ]  # fmt: skip
     # a fresh run: nothing of the pytest (or xdist worker) running these self-tests
