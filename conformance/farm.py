@@ -137,7 +137,8 @@ def unimportable(modules: tuple[str, ...]):
     """Inside, importing any of `modules` not imported yet raises ImportError (what a library
     that imports it optionally does without it); afterwards they import as usual."""
     blocked = [m for m in modules if m not in sys.modules]
-    sys.modules.update(dict.fromkeys(blocked))
+    for module in blocked:  # a None entry: `import module` raises ImportError
+        sys.modules[module] = None  # type: ignore[assignment]
     try:
         yield
     finally:
