@@ -62,9 +62,13 @@ def test_shared_example_database_replays_a_failure_first_and_read_only_saves_not
     assert _snapshot(db) == before
 
 
-def test_a_module_no_subject_uses_is_unimportable_only_while_the_frameworks_import():
-    name = "tests.emulated_gpu"  # any module of the suite's not imported yet
-    sys.modules.pop(name, None)
+def test_a_module_no_subject_uses_is_unimportable_only_while_the_frameworks_import(
+    tmp_path, monkeypatch
+):
+    name = "conformance_unimportable_probe"  # a module of this test's own, imported nowhere else
+    (tmp_path / f"{name}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
     with unimportable((name,)), pytest.raises(ImportError):
         importlib.import_module(name)
     assert importlib.import_module(name).__name__ == name
