@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from conformance import signals
 from conformance.core.formats import ALL_DTYPES
 from conformance.farm import usable_cpus
 
@@ -75,8 +76,11 @@ def run(backend: str, args, interrupts: Interrupts) -> dict | None:
     ]  # fmt: skip
     print(f"== keras on {backend}: {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
-    # its own session: the run hears a signal once, from here, and its workers stay its own
-    interrupts.run = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    # its own session: the run hears a signal once, from here, and its workers stay its own;
+    # started with SIGINT and SIGTERM held back (a signal mask is inherited), so that one passed
+    # on before its conftest takes them waits for its session, not ends it without a report
+    with signals.held():
+        interrupts.run = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     status = interrupts.wait()
     wall = time.perf_counter() - started
     path = out / backend / "report.json"

@@ -47,7 +47,8 @@ def test_sigterm_leaves_the_started_run_a_report_marked_incomplete(tmp_path):
 
 
 def test_sigterm_before_any_cell_ran_still_leaves_a_report(tmp_path):
-    status, output = _terminated_after(tmp_path, 2)
+    # 1 s: the run is still starting up (before the fix a signal then ended it without a report)
+    status, output = _terminated_after(tmp_path, 1)
     assert status == 128 + signal.SIGTERM, output[-3000:]
     run = json.loads((tmp_path / "jax" / "report.json").read_text())["run"]
     assert run["complete"] is False and "interrupted (SIGTERM)" in run["incomplete_reason"]
