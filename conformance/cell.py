@@ -158,7 +158,7 @@ class Cell:
                     event(f"known divergence {entry.id}")
             return
         message = (
-            f"{who} {observation.text} [{observation.names()}: no registry entry explains it here]"
+            f"{who} {observation.text}, which no registry entry allows here [{observation.names()}]"
         )
         self.fail(f"{message}: {context}" if context else message, **evidence)
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance.core.observation import Code, Quantity
+from conformance.core.observation import DESCRIPTIONS, Code, Quantity
 from conformance.divergence import EVERYTHING, Registry
 from conformance.properties import MODULES, PROPERTIES
 
@@ -65,7 +65,7 @@ def divergences_page(registry: Registry) -> str:
         "| code | what a subject was observed to do |",
         "|---|---|",
     ]
-    lines += [f"| `{c}` | {_cell(c.__doc__ or '')} |" for c in Code]
+    lines += [f"| `{c}` | {_cell(DESCRIPTIONS[c])} |" for c in Code]
     lines += [
         "",
         "The arithmetic codes (`float32-evaluation`, `tf32`, `reduced-accumulation`,",

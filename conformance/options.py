@@ -162,8 +162,19 @@ def add_options(parser) -> None:
     )
 
 
+def listed(option: str, text: str, valid: str) -> tuple[str, ...]:
+    """The entries of a comma-separated option, each once; an empty entry (`float32,`) or an
+    empty list is an error naming what is valid."""
+    chosen = tuple(s.strip() for s in text.split(","))
+    if not all(chosen):
+        raise OptionError(
+            f"{option}: an empty entry in {text!r}; give a comma-separated list of {valid}"
+        )
+    return tuple(dict.fromkeys(chosen))
+
+
 def _choices(option: str, text: str, valid: tuple[str, ...]) -> tuple[str, ...]:
-    chosen = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    chosen = listed(option, text, ", ".join(valid))
     unknown = [c for c in chosen if c not in valid]
     if unknown or not chosen:
         raise OptionError(
@@ -229,7 +240,7 @@ DEVICE = re.compile(r"cpu(:\d+)?|cuda(:\d+)?")
 def _devices(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
-    chosen = tuple(dict.fromkeys(d.strip() for d in text.split(",") if d.strip()))
+    chosen = listed("--devices", text, "cpu, cuda, cuda:N")
     wrong = [d for d in chosen if not DEVICE.fullmatch(d)]
     if wrong or not chosen:
         raise OptionError(
@@ -263,11 +274,9 @@ def parse(getoption) -> Selection:
         raise OptionError(
             f"--hypothesis-profile: unknown profile {profile!r}; valid: {', '.join(PROFILES)}"
         )
-    specs = [s.strip() for s in getoption("subjects").split(",") if s.strip()]
-    if not specs:
-        raise OptionError(f"--subjects: empty; valid: {', '.join(BUILTIN)}, or module:attr")
+    specs = listed("--subjects", getoption("subjects"), f"{', '.join(BUILTIN)}, or module:attr")
     try:
-        subjects = tuple(resolve(s) for s in dict.fromkeys(specs))
+        subjects = tuple(resolve(s) for s in specs)
     except SubjectError as exc:
         raise OptionError(f"--subjects: {exc}") from None
     labels = [s.label for s in subjects]
@@ -313,7 +322,7 @@ def _in_modes(subjects: tuple[Subject, ...], text: str) -> tuple[Subject, ...]:
     """Each subject in each of the --modes it has; every mode chosen must be some subject's."""
     valid = dict.fromkeys(m for s in subjects for m in s.modes)
     has = "; ".join(f"{s.label}: {', '.join(s.modes)}" for s in subjects)
-    chosen = [m.strip() for m in text.split(",") if m.strip()]
+    chosen = listed("--modes", text, has)
     wrong = [m for m in chosen if m not in valid]
     if wrong or not chosen:
         raise OptionError(
@@ -322,7 +331,7 @@ def _in_modes(subjects: tuple[Subject, ...], text: str) -> tuple[Subject, ...]:
     return tuple(
         s if mode == "eager" else s.in_mode(mode)
         for s in subjects
-        for mode in dict.fromkeys(chosen)
+        for mode in chosen
         if mode in s.modes
     )
 

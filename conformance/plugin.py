@@ -219,7 +219,7 @@ def check_drawn(prop: Property, cell: Cell, checked, strategy, data) -> None:
     except (SubjectFailure, HypothesisException):
         raise
     except Exception as exc:
-        message = raised_in_subject(exc)
+        message = raised_in_subject(exc, example.case)
         if message is None:
             raise
         cell.fail(message)

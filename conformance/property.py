@@ -219,19 +219,23 @@ def _exact(reference, contract) -> tuple:
     return reference.value / 2, reference.magnitude / 2
 
 
-_WORDS = {
-    Code.FLOAT32_EVALUATION: "computes its {label} in float32",
-    Code.TF32: "reads float32 operands as TF32",
-    Code.REDUCED_ACCUMULATION: "accumulates its {label} in {dtype}",
-    Code.FLUSH_TO_ZERO: "reads subnormals as zero",
+#: what a result fits, per looser contract (named only when the result fits it)
+_FITS = {
+    Code.FLOAT32_EVALUATION: "a float32 evaluation",
+    Code.TF32: "TF32 operands",
+    Code.REDUCED_ACCUMULATION: "accumulation in {compute}",
+    Code.FLUSH_TO_ZERO: "subnormal operands read as zero",
 }
 
 
 def _describe(codes: frozenset[Code], label: str, dtype: str) -> str:
+    """What a result past its bound fits: "gives a forward result past its float32 bound that
+    fits TF32 operands" (empty without codes)."""
+    if not codes:
+        return ""
     compute = compute_format(dtype).name  # a policy accumulates in its compute format
-    return " and ".join(
-        _WORDS[c].format(label=label, dtype=compute) for c in ARITHMETIC if c in codes
-    )
+    fits = " with ".join(_FITS[c].format(compute=compute) for c in ARITHMETIC if c in codes)
+    return f"gives a {label} result past its {dtype} bound that fits {fits}"
 
 
 def gradients(cell: Cell, subject: Subject, case: Case, upstream: np.ndarray):
@@ -272,20 +276,48 @@ def attempt(cell: Cell, who: str, call):
         return None
 
 
-def raised_in_subject(exc: BaseException) -> str | None:
+def raised_in_subject(exc: BaseException, case: Case | None = None) -> str | None:
     """What an exception escaping a check says when a subject's method raised it: the outermost
-    subject method on its way, the exception and where it was raised; None when no subject
-    method is on its way (the suite itself broke)."""
-    method, tb, last = None, exc.__traceback__, None
+    subject method on its way, the exception, the subject's own line that called into the
+    framework (and the framework's line that raised, when that is elsewhere), and the layouts the
+    suite handed over; None when no subject method is on its way (the suite itself broke)."""
+    method, own, tb, last = None, None, exc.__traceback__, None
     while tb is not None:
         me = tb.tb_frame.f_locals.get("self")
-        if method is None and isinstance(me, Subject):
-            method = f"{me.label}.{tb.tb_frame.f_code.co_name}()"
+        if isinstance(me, Subject):
+            if method is None:
+                method = f"{me.label}.{tb.tb_frame.f_code.co_name}()"
+            if _defined_by_subject(tb.tb_frame, me):
+                own = tb
         last, tb = tb, tb.tb_next
     if method is None or last is None:
         return None
-    where = f"{last.tb_frame.f_code.co_filename}:{last.tb_lineno}"
-    return f"{method} raised {type(exc).__name__}: {exc} (at {where})"
+    where = f"at {_line(own or last)}"
+    if own is not None and own is not last:
+        where += f"; raised at {_line(last)}"
+    message = f"{method} raised {type(exc).__name__}: {exc} ({where})"
+    if case is None:
+        return message
+    x = (*case.leading, case.in_features)
+    return (
+        f"{message}; the suite hands load() weight (out, in) = {case.weight.shape}"
+        f" and forward() x (..., in) = {x}"
+    )
+
+
+def _defined_by_subject(frame, subject: Subject) -> bool:
+    """Whether `frame` runs code of the subject's own class (or a class it derives from that is
+    not the suite's base class): the line of the subject that called into its framework."""
+    code = frame.f_code
+    return any(
+        getattr(getattr(cls, code.co_name, None), "__code__", None) is code
+        for cls in type(subject).__mro__
+        if cls is not Subject
+    )
+
+
+def _line(tb) -> str:
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
 
 
 def first_bit_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, ...] | None:
@@ -308,8 +340,14 @@ def same_parameters(cell: Cell, subject: Subject, case: Case, layer, context: st
                     f"{subject.label} {context}: {name} is {'missing' if got is None else 'unexpected'}"
                 )
             continue
-        if got.shape != want.shape or got.dtype != want.dtype:
-            text = f"{context}: {name} is {got.dtype}{got.shape}, not {want.dtype}{want.shape}"
+        if got.shape != want.shape:
+            layout = "weight (out, in)" if name == "weight" else "bias (out,)"
+            cell.fail(
+                f"{subject.label} {context}: read() gave a {name} of shape {got.shape}, not "
+                f"{want.shape}: the suite loads and reads back {layout} = {want.shape}"
+            )
+        if got.dtype != want.dtype:
+            text = f"{context}: {name} is {got.dtype}, not {want.dtype}"
             cell.deviation(
                 subject.label, Observation.of(Code.PARAMETER_DTYPE, text, str(got.dtype))
             )

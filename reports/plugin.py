@@ -74,6 +74,12 @@ def _placeholder(nodeid: str, status: Status, reason: str, worker: str) -> dict 
     }
 
 
+def command() -> list[str]:
+    """The command that started this run, as it can be run again: the interpreter by its full
+    path, then its arguments (`-m pytest ...`, or the pytest script's path and its arguments)."""
+    return [sys.executable, *sys.orig_argv[1:]]
+
+
 class Collector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -176,8 +182,8 @@ class Collector:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
         signals.finishing()
-        if not self.runs_cells(session):
-            return
+        if self.config.option.collectonly or not self.runs_cells(session):
+            return  # --collect-only ran nothing: the last run's report stays
         with signals.held():  # a second Ctrl-C must not cut the report short
             self.write(exitstatus)
 
@@ -205,7 +211,7 @@ class Collector:
         run = {
             "started": self.started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
-            "command": sys.argv,
+            "command": command(),
             "hypothesis": {
                 "profile": settings.get_current_profile_name(),
                 "seed": self.config.getoption("hypothesis_seed"),

@@ -1,6 +1,8 @@
 """Plug-in subjects for the self-tests of options and of the plug-in API: broken ones (a missing
 framework, no Subject, nothing implemented, a borrowed label) and ones that use the API."""
 
+import numpy as np
+
 from conformance.subjects.base import Subject
 from conformance.subjects.torch_linear import TorchLinear
 
@@ -70,3 +72,25 @@ class ClashingEntries(TorchLinear):
 
     name = "clashing-entries"
     divergences = "clashing_divergences.toml"
+
+
+class LayoutsConfused(TorchLinear):
+    """A port that multiplies x by the weight as loaded, (out, in), not by its transpose: numpy
+    raises inside its own code, and the message names this module's line that called it."""
+
+    name = "layouts-confused"
+
+    def forward(self, layer, x):
+        weight, bias = self.read(layer)
+        y = np.tensordot(np.asarray(x), weight, axes=1)  # the mistake: weight is (out, in)
+        return y if bias is None else y + bias
+
+
+class TransposedOnRead(TorchLinear):
+    """A port that hands its weight back in the kernel layout (in, out)."""
+
+    name = "transposed-on-read"
+
+    def read(self, layer):
+        weight, bias = super().read(layer)
+        return np.ascontiguousarray(weight.T), bias

@@ -107,7 +107,9 @@ def test_framework_default_tf32_is_the_known_divergence_where_registered():
 
 def test_framework_default_tf32_fails_where_not_registered_and_says_why():
     cell = _cell("framework-default", registry=False)
-    with pytest.raises(SubjectFailure, match=r"reads float32 operands as TF32 \[tf32: no registry"):
+    with pytest.raises(
+        SubjectFailure, match=r"fits TF32 operands, which no registry entry allows here \[tf32\]"
+    ):
         _tf32_result_in(cell, FakeGpu(True))
 
 

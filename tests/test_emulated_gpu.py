@@ -128,7 +128,7 @@ def test_evidence_with_the_registry_emptied_fails(path):
     prop = PROPERTIES[meta["property"]]
     subject = with_recorded(subjects[meta["subject"]], meta["message"])
     cell = Cell(prop.name, subject.label, meta["dtype"], meta["device"], (), policy)
-    with pytest.raises(SubjectFailure, match="no registry entry explains it here"):
+    with pytest.raises(SubjectFailure, match="which no registry entry allows here"):
         prop.check(cell, subject, prop.example.from_arrays(meta["dtype"], meta["device"], arrays))
 
 

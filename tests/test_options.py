@@ -7,7 +7,14 @@ BAD_OPTIONS = {
         ["--subjects", "torch,jaxx"],
         "--subjects: unknown subject 'jaxx'; valid: torch, keras",
     ),
-    "empty subjects": (["--subjects", ","], "--subjects: empty; valid: torch, keras"),
+    "empty subjects": (
+        ["--subjects", ","],
+        "--subjects: an empty entry in ','; give a comma-separated list of torch, keras",
+    ),
+    "a trailing comma": (
+        ["--dtypes", "float32,"],
+        "--dtypes: an empty entry in 'float32,'; give a comma-separated list of float16",
+    ),
     "unimportable plug-in": (
         ["--subjects", "no_such_module:Thing"],
         "cannot be loaded",

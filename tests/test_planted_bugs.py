@@ -48,7 +48,7 @@ def test_an_input_narrowed_to_int32_is_named_as_such(planted_run):
         subject="planted-int64-via-int32",
         dtype="float32",
     )
-    assert "input-narrowed:int32: no registry entry explains it here" in cell["reason"], cell
+    assert "which no registry entry allows here [input-narrowed:int32]" in cell["reason"], cell
 
 
 def test_default_initialisation_property_fails_on_an_unknown_pair(suite):

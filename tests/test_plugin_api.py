@@ -76,3 +76,22 @@ def test_a_plug_in_without_policies_skips_mixed_precision_saying_so(suite):
     assert port["reason"].endswith(
         "numpy-port does not run the mixed-precision policy mixed_float16 (it runs: none)"
     ), port["reason"]
+
+
+def test_an_exception_inside_a_framework_names_the_subjects_own_line_and_the_layouts(suite):
+    run = plugged(suite, "tests.subjects:LayoutsConfused", "forward_within_bound")
+    (cell,) = run.cells(property="forward_within_bound")
+    reason = cell["reason"]
+    assert reason.startswith("layouts-confused.forward() raised ValueError: "), reason
+    assert "(at " + str(ROOT / "tests" / "subjects.py") in reason, reason  # its own line first
+    assert "; raised at " in reason and "numpy" in reason.split("; raised at ")[1], reason
+    assert "the suite hands load() weight (out, in) = (" in reason, reason
+
+
+def test_a_parameter_of_the_wrong_shape_is_a_shape_failure_not_a_dtype_observation(suite):
+    run = plugged(suite, "tests.subjects:TransposedOnRead", "weight_round_trip")
+    (cell,) = run.cells(property="weight_round_trip_is_bit_exact")
+    assert cell["status"] == "fail", cell
+    assert "read() gave a weight of shape (" in cell["reason"], cell["reason"]
+    assert "the suite loads and reads back weight (out, in) = (" in cell["reason"]
+    assert "parameter-dtype" not in cell["reason"]

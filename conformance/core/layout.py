@@ -37,7 +37,7 @@ class Layout:
 
     def __str__(self) -> str:
         if self.name == "strided":
-            return f"strided (every {self.step}th along axis {self.axis})"
+            return f"strided (every {ordinal(self.step)} element along axis {self.axis})"
         if self.name == "offset":
             return f"offset ({self.offset} elements in)"
         return self.name
@@ -56,6 +56,12 @@ class Layout:
 
 
 CONTIGUOUS = Layout()
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st, ..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def applicable(ndim: int) -> tuple[str, ...]:

@@ -11,29 +11,42 @@ from enum import StrEnum
 
 
 class Code(StrEnum):
-    """What a subject was observed to do."""
+    """What a subject was observed to do (each member's meaning: `DESCRIPTIONS`)."""
 
-    #: a float64 result that fits evaluation in float32 (operands, sums and result rounded to float32)
     FLOAT32_EVALUATION = "float32-evaluation"
-    #: a float32 result that fits TF32 operands (10 fraction bits; subnormal operands may read as zero)
     TF32 = "tf32"
-    #: a float16/bfloat16 result that fits accumulation in its own format
     REDUCED_ACCUMULATION = "reduced-accumulation"
-    #: a result that fits subnormal operands read as zero (and subnormal results written as zero)
     FLUSH_TO_ZERO = "flush-to-zero"
-    #: a result or gradient of another dtype than the one tested (detail: the dtype returned)
     RESULT_DTYPE = "result-dtype"
-    #: parameters that read back in another dtype or shape than the ones loaded
     PARAMETER_DTYPE = "parameter-dtype"
-    #: NaN or Inf where IEEE arithmetic puts none, or the reverse (detail: "NaN-for-finite", ...)
     NAN_INF_POSITION = "nan-inf-position"
-    #: integer x that fits conversion through a narrower integer dtype first, past whose range
-    #: values wrap (detail: that dtype; int64 through int32 where a runtime has no 64-bit types)
     INPUT_NARROWED = "input-narrowed"
-    #: the subject raised (detail: the exception type)
     RAISES = "raises"
-    #: the default bias is zero in one subject of a pair and not in the other
     DEFAULT_BIAS = "default-bias"
+
+
+#: what each code says was observed (the registry page lists these)
+DESCRIPTIONS = {
+    Code.FLOAT32_EVALUATION: "a float64 result past its bound that fits evaluation in float32 "
+    "(operands, sums and result rounded to float32)",
+    Code.TF32: "a float32 result past its bound that fits TF32 operands (10 fraction bits; "
+    "subnormal operands may read as zero)",
+    Code.REDUCED_ACCUMULATION: "a float16 or bfloat16 result past its bound that fits "
+    "accumulation in its own format (a kernel that rounds each product to it fits too)",
+    Code.FLUSH_TO_ZERO: "a result past its bound that fits subnormal operands read as zero "
+    "(and subnormal results written as zero)",
+    Code.RESULT_DTYPE: "a result or gradient of another dtype than the one tested "
+    "(detail: the dtype returned)",
+    Code.PARAMETER_DTYPE: "parameters that read back in another dtype than the one loaded "
+    "(detail: that dtype); a shape that differs is a failure, not this",
+    Code.NAN_INF_POSITION: "NaN or Inf where IEEE arithmetic puts none, or the reverse "
+    "(detail: NaN-for-finite, +Inf-for-finite, ...)",
+    Code.INPUT_NARROWED: "integer x whose result fits conversion through a narrower integer "
+    "dtype first, past whose range values wrap (detail: that dtype)",
+    Code.RAISES: "the subject raised where the property expects a result "
+    "(detail: the exception type)",
+    Code.DEFAULT_BIAS: "the default bias is zero in one subject of a pair and not in the other",
+}
 
 
 #: the looser contracts, in the order they compose (float32 evaluation first: TF32 then applies to it)

@@ -57,7 +57,10 @@ def nan_and_inf_positions_agree(cell, subject, case):
         narrowed_flushed = oracle.special_classes(*(_flushed(a, contract.evaluation) for a in read))
         admitted = (got == narrowed) | (got == narrowed_flushed) | reference.past(limit)
         if not (wrong & ~admitted).any():
-            text = f"puts NaN or Inf where a {contract.evaluation} evaluation of its operands does"
+            text = (
+                f"puts NaN or Inf where IEEE arithmetic on its operands does not, and where a"
+                f" {contract.evaluation} evaluation of them does (it fits that)"
+            )
             observation = Observation(codes, text, quantity=Quantity.FORWARD)
             if cell.explains(observation):
                 cell.deviation(subject.label, observation)
