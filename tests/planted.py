@@ -257,6 +257,23 @@ class ZeroDefaultBias(_Planted):
         return layer
 
 
+class CoarseRandomBias(_Planted):
+    """Not a bug: a default bias drawn at random on a coarse grid, so each element is exactly
+    zero one time in four (as a uniform draw rounded to a narrow format is, now and then)."""
+
+    name = "coarse-random-bias"
+
+    def build(self, in_features, out_features, bias, dtype, device):
+        import torch
+
+        layer = super().build(in_features, out_features, bias, dtype, device)
+        if layer.bias is not None:
+            with torch.no_grad():
+                grid = torch.tensor([-0.5, 0.0, 0.25, 0.5], dtype=layer.bias.dtype)
+                layer.bias.copy_(grid[torch.randint(0, 4, layer.bias.shape)])
+        return layer
+
+
 class SquareWeightGradientUntransposed(_Planted):
     """Reads a kernel-layout (in, out) weight gradient back without transposing it on square layers."""
 

@@ -67,6 +67,22 @@ def test_default_initialisation_property_fails_on_an_unknown_pair(suite):
     assert "default bias is zero in planted-zero-default-bias" in cell["reason"]
 
 
+def test_a_default_bias_that_is_zero_by_chance_is_no_disagreement(suite):
+    """A random bias on a coarse grid is all zero in 1 of 4 one-output layers: the property
+    confirms a disagreement over 16 elements before it fails, so a random pair agrees."""
+    from tests.planted import CoarseRandomBias
+
+    pair = f"tests.planted:{CoarseRandomBias.__name__},tests.planted:{ZeroDefaultBias.__name__}"
+    run = suite("conformance", "--dtypes", "float32,bfloat16", "--subjects", f"torch,{pair}",
+                "-k", "default_initialisation")  # fmt: skip
+    statuses = {c["subject"]: c["status"] for c in run.cells(dtype="bfloat16")}
+    assert statuses == {
+        "torch vs coarse-random-bias": "pass",
+        "torch vs planted-zero-default-bias": "fail",
+        "coarse-random-bias vs planted-zero-default-bias": "fail",
+    }, run.output[-3000:]
+
+
 def test_every_property_has_a_planted_bug():
     from conformance.properties import PROPERTIES
 
