@@ -1,7 +1,8 @@
 """python -m reports: show, merge, diff, replay and render conformance reports.
 
-Exit status: 0 success (for diff: nothing regressed), 1 diff found a regression, 2 unusable input
-(one line on stderr naming the file and the problem; nothing is written).
+Exit status: 0 success (for diff: nothing regressed), 1 diff found a regression or merge wrote an
+incomplete report (a shard missing, interrupted or crashed), 2 unusable input (one line on stderr
+naming the file and the problem; nothing is written).
 """
 
 import argparse
@@ -9,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from reports import outputs, replay, report
+from reports import outputs, replay, report, verdict
 from reports.diff import BUDGET_GROWTH, comparable, diff
 from reports.html import render
 from reports.merge import merge
@@ -22,21 +23,26 @@ def show(args) -> int:
     path = report.located(args.report)
     data = report.load(path)
     run = data["run"]
-    print(
-        f"{path}: profile {run['hypothesis']['profile']}, exit status {run['pytest_exit_status']}"
-    )
     for line in outputs.summary_lines(data, path.parent):
         print(line)
+    print(
+        f"report: {path} (profile {run['hypothesis']['profile']}, pytest exit status "
+        f"{run['pytest_exit_status']})"
+    )
     return 0
 
 
 def merge_command(args) -> int:
     shards = [(str(path), report.load(path)) for path in map(report.located, args.reports)]
-    written = outputs.write_all(merge(shards), Path(args.output))
+    merged = merge(shards)
+    written = outputs.write_all(merged, Path(args.output))
+    stopped = verdict.incomplete(merged)
+    if stopped:
+        print(stopped)
     print(
         f"merged {len(shards)} reports into {written[0]} (and junit.xml, summary.md, report.html)"
     )
-    return 0
+    return 1 if stopped else 0
 
 
 def diff_command(args) -> int:

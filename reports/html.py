@@ -26,7 +26,7 @@ table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;paddi
 th{background:#f5f5f5}th.prop{position:sticky;left:0;background:#f5f5f5;white-space:nowrap}
 .cell{color:#fff;text-align:center;white-space:nowrap}
 .legend span{display:inline-block;padding:2px 8px;margin:2px;color:#fff;border-radius:3px;font-size:.8em}
-.incomplete{background:#ffebee;border:1px solid #c62828;padding:.5em}
+.incomplete{background:#ffebee;border:1px solid #c62828;padding:.5em;color:#c62828}
 code,pre{font-size:.85em;overflow-wrap:anywhere}pre{background:#f5f5f5;padding:.5em;overflow-x:auto;white-space:pre-wrap}
 svg{max-width:100%;height:auto}svg text{font-size:11px;font-family:system-ui,sans-serif}
 """
@@ -207,17 +207,13 @@ def divergences(outcomes: list[dict]) -> str:
 def render(data: dict) -> str:
     run, cells = data["run"], data["cells"]
     lines = verdict.summary(data)
-    first = (
-        "verdict fail"
-        if any(c["status"] in ("fail", "error", "crashed") for c in cells)
-        else "verdict"
-    )
+    if not run["complete"]:
+        first = "verdict incomplete"
+    elif any(c["status"] in ("fail", "error", "crashed") for c in cells):
+        first = "verdict fail"
+    else:
+        first = "verdict"
     rest = "".join(f"<li>{escape(line.strip())}</li>" for line in lines[1:])
-    warning = (
-        ""
-        if run["complete"]
-        else f'<p class="incomplete">INCOMPLETE: {escape(run["incomplete_reason"])}</p>'
-    )
     plots = "".join(budget_plot(cells, dtype) for dtype in data["options"]["dtypes"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -226,7 +222,6 @@ def render(data: dict) -> str:
 <h1>Linear ↔ Dense conformance</h1>
 <p class="{first}">{escape(lines[0])}</p>
 <ul>{rest}</ul>
-{warning}
 <p>profile <code>{escape(run["hypothesis"]["profile"])}</code> · exit status {run["pytest_exit_status"]} ·
 {escape(run["started"])} → {escape(run["finished"])}</p>
 <h2>Conformance matrix</h2>{matrix_tables(data)}

@@ -83,22 +83,34 @@ def write_reproducers(data: dict, directory: Path) -> list[Path]:
 
 
 def junit(data: dict) -> str:
-    """JUnit XML: one testcase per cell, classname = property, name = subject-dtype-device."""
-    cells = data["cells"]
+    """JUnit XML: one testcase per cell, classname = property, name = subject-dtype-device; a run
+    that did not finish says so in the suite's properties and as an errored testcase of its own
+    (conformance.run), so that a CI view never shows an interrupted run as green."""
+    cells, run = data["cells"], data["run"]
     counts = {
         k: sum(JUNIT.get(c["status"]) == k for c in cells) for k in ("failure", "error", "skipped")
     }
+    stopped = verdict.incomplete(data)
+    tests, errors = len(cells) + bool(stopped), counts["error"] + bool(stopped)
+    totals = (
+        f'tests="{tests}" failures="{counts["failure"]}" errors="{errors}" '
+        f'skipped="{counts["skipped"]}"'
+    )
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
-        (
-            f'<testsuites name="{report.TOOL}" tests="{len(cells)}" failures="{counts["failure"]}" '
-            f'errors="{counts["error"]}" skipped="{counts["skipped"]}">'
-        ),
-        (
-            f'<testsuite name="{report.TOOL}" tests="{len(cells)}" failures="{counts["failure"]}" '
-            f'errors="{counts["error"]}" skipped="{counts["skipped"]}" timestamp={quoteattr(data["run"]["started"])}>'
-        ),
+        f'<testsuites name="{report.TOOL}" {totals}>',
+        f'<testsuite name="{report.TOOL}" {totals} timestamp={quoteattr(run["started"])}>',
+        "<properties>",
+        f'<property name="complete" value="{str(run["complete"]).lower()}"/>',
+        f'<property name="incomplete_reason" value={quoteattr(run["incomplete_reason"] or "")}/>',
+        "</properties>",
     ]
+    if stopped:
+        lines += [
+            '<testcase classname="conformance" name="run" time="0.000">',
+            f"<error message={quoteattr(stopped)}>{escape(stopped)}</error>",
+            "</testcase>",
+        ]
     for c in cells:
         name = quoteattr(f"{c['subject']}-{c['dtype']}-{c['device']}")
         lines.append(

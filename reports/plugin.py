@@ -19,6 +19,7 @@ from hypothesis import settings
 from conformance import signals
 from conformance.cell import Cell
 from conformance.core.status import Status
+from conformance.farm import stop_workers
 from conformance.options import SELECTION
 from conformance.plugin import CELL_PROPERTY, GPU, THREADS, parse_nodeid
 from reports import matrix, outputs, report
@@ -161,8 +162,14 @@ class Collector:
         if reporter is not None:
             reporter.write_line(line)
 
+    @pytest.hookimpl(trylast=True)  # after the terminal reporter kept the interrupt to print
     def pytest_keyboard_interrupt(self, excinfo):
+        """The verdict says INCOMPLETE and why; pytest's own banner (a source line and "use
+        --full-trace") would only repeat it."""
         self.interrupted = True
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter._report_keyboardinterrupt = lambda: None
 
     def runs_cells(self, session) -> bool:
         """Whether this session is a conformance run (cells collected, or asked for before an
@@ -186,6 +193,8 @@ class Collector:
             return  # --collect-only ran nothing: the last run's report stays
         with signals.held():  # a second Ctrl-C must not cut the report short
             self.write(exitstatus)
+        if self.interrupted:
+            stop_workers()  # their cells are in the report as not run
 
     def write(self, exitstatus) -> None:
         selection = self.config.stash[SELECTION]

@@ -44,7 +44,8 @@ def headline(data: dict) -> str:
     devices = sorted({c["device"] for c in ran})
     dtypes = [d for d in data["options"]["dtypes"] if any(c["dtype"] == d for c in ran)]
     examples = sum(c["examples"] for c in passed)
-    evidence = f"{_plural(len(passed), 'cell')} pass ({_plural(examples, 'example')} within their contracts)"
+    verb = "passes" if len(passed) == 1 else "pass"
+    evidence = f"{_plural(len(passed), 'cell')} {verb} ({_plural(examples, 'example')} within their contracts)"
     if broken:
         sentence = f"{subjects} DIFFER: {_plural(len(broken), 'cell')} failed (below); {evidence}"
     elif ran:
@@ -108,13 +109,19 @@ def failures(data: dict, report_dir: Path | str | None = None) -> list[str]:
     return lines
 
 
-def summary(data: dict) -> list[str]:
-    """The headline, whether the run is complete, and what was not checked."""
-    out = [headline(data)]
+def incomplete(data: dict) -> str | None:
+    """The line that leads a verdict whose run did not finish (interrupted, a worker crashed, a
+    shard missing), or None for a complete run."""
     run = data["run"]
-    if not run["complete"]:
-        out.append(f"INCOMPLETE: {run['incomplete_reason']}; the verdict covers the cells that ran")
-    return out + unchecked(data["cells"])
+    if run["complete"]:
+        return None
+    return f"INCOMPLETE: {run['incomplete_reason']}; what follows covers only the cells that ran"
+
+
+def summary(data: dict) -> list[str]:
+    """INCOMPLETE first when the run did not finish, then the headline and what was not checked."""
+    first = incomplete(data)
+    return [*([first] if first else []), headline(data), *unchecked(data["cells"])]
 
 
 def lines(data: dict, report_dir: Path | str | None = None) -> list[str]:

@@ -189,6 +189,22 @@ def test_an_interrupted_run_leaves_a_report_marked_incomplete(suite):
         and "interrupted" in run.report["run"]["incomplete_reason"]
     )
     validate(run.report)
+    # INCOMPLETE leads every verdict, and pytest's interrupt banner is not printed
+    section = run.output.split(" conformance ", 1)[1].splitlines()[1]
+    assert section.startswith("INCOMPLETE: interrupted"), run.output[-3000:]
+    assert "!!!" not in run.output and "--full-trace" not in run.output, run.output[-3000:]
+    summary = (run.report_dir / "summary.md").read_text()
+    assert "**INCOMPLETE: interrupted" in summary.split("\n\n")[1], summary
+    assert (
+        '<p class="verdict incomplete">INCOMPLETE: interrupted'
+        in (run.report_dir / "report.html").read_text()
+    )
+    junit = (run.report_dir / "junit.xml").read_text()
+    assert '<property name="complete" value="false"/>' in junit, junit
+    assert (
+        '<testcase classname="conformance" name="run"' in junit
+        and '<error message="INCOMPLETE' in junit
+    )
 
 
 #: how the page is looked at: a laptop screen and a phone (screenshots kept in the test's tmp_path)

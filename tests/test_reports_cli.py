@@ -72,8 +72,12 @@ def test_merged_shards_give_the_verdicts_of_the_unsharded_run(runs, tmp_path):
 def test_a_missing_shard_leaves_the_merge_incomplete(runs, tmp_path):
     result = cli("merge", runs["a"].report_dir / "report.json", "-o", tmp_path)
     merged = json.loads((tmp_path / "report.json").read_text())
-    assert result.returncode == 0 and merged["run"]["missing_shards"] == ["2/2"]
+    assert result.returncode == 1 and merged["run"]["missing_shards"] == ["2/2"]
     assert "shards not given: 2/2" in merged["run"]["incomplete_reason"]
+    assert result.stdout.startswith("INCOMPLETE: shards not given: 2/2"), result.stdout
+    shown = cli("show", tmp_path)
+    assert shown.stdout.startswith("INCOMPLETE: shards not given: 2/2"), shown.stdout
+    assert (tmp_path / "summary.md").read_text().split("\n\n")[1].startswith("**INCOMPLETE")
 
 
 def test_diff_of_a_report_with_itself_passes(runs):
