@@ -33,8 +33,9 @@ from conformance.farm import usable_cpus
 
 BACKENDS = ("jax", "torch")
 ROOT = Path(__file__).resolve().parents[1]
-#: how long a run may take to write its report once interrupted
-GRACE_S = 120
+#: how long a run may take to write its report once interrupted (it waits for its session to
+#: start, which on a loaded machine can take minutes, then writes it within a second)
+GRACE_S = 600
 
 
 class Interrupts:
@@ -74,13 +75,14 @@ def run(backend: str, args, interrupts: Interrupts) -> dict | None:
         "--dtypes", args.dtypes,
         "--special-values", "--hypothesis-profile", args.profile, f"--report-dir={out / backend}",
     ]  # fmt: skip
-    print(f"== keras on {backend}: {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
     # its own session: the run hears a signal once, from here, and its workers stay its own;
-    # started with SIGINT and SIGTERM held back (a signal mask is inherited), so that one passed
-    # on before its conftest takes them waits for its session, not ends it without a report
+    # started with SIGINT and SIGTERM held back here and there (a signal mask is inherited): one
+    # that comes while it starts is passed on once it has started, and waits there for its
+    # session, so it ends the run with a report
     with signals.held():
         interrupts.run = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    print(f"== keras on {backend}: {' '.join(command[1:])}", flush=True)
     status = interrupts.wait()
     wall = time.perf_counter() - started
     path = out / backend / "report.json"
@@ -133,6 +135,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     interrupts, worst = Interrupts(), 0
     for backend in BACKENDS:
+        if interrupts.received:  # before the first run started: none starts
+            break
         data = run(backend, args, interrupts)
         if data is None:
             worst = 2
@@ -140,10 +144,10 @@ def main(argv=None) -> int:
             failed = [c for c in data["cells"] if c["status"] in ("fail", "error", "crashed")]
             worst = max(worst, 1 if failed else 0)
             print("environment:", json.dumps(fingerprint(data), indent=1, default=str))
-        if interrupts.received:
-            name = signal.Signals(interrupts.received[0]).name
-            print(f"== interrupted ({name}): no further run started")
-            return 128 + interrupts.received[0]
+    if interrupts.received:
+        name = signal.Signals(interrupts.received[0]).name
+        print(f"== interrupted ({name}): no further run started")
+        return 128 + interrupts.received[0]
     return worst
 
 

@@ -65,6 +65,12 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> SuiteRun:
     return SuiteRun(proc.returncode, output, report_dir)
 
 
+def verdict_of(output: str) -> str:
+    """The first line of the terminal's conformance section."""
+    section = output.split("= conformance =", 1)[1].splitlines()[1:]
+    return next(line for line in section if line.strip())
+
+
 def cli(*args) -> subprocess.CompletedProcess:
     """`python -m reports ARGS` from the project root."""
     return subprocess.run(

@@ -662,6 +662,20 @@ class InterruptsRun(_Planted):
         raise KeyboardInterrupt
 
 
+class HangsUntilKilled(_Planted):
+    """Never returns from a call, as a hung kernel would; first it creates the file
+    $CONFORMANCE_PLANTED_HUNG, so that a test knows the cell has started."""
+
+    name = "planted-hangs"
+
+    def forward(self, layer, x):
+        import pathlib
+        import threading
+
+        pathlib.Path(os.environ["CONFORMANCE_PLANTED_HUNG"]).touch()
+        threading.Event().wait()
+
+
 class BiasTwiceUntilFixed(BiasAddedTwice):
     """Adds the bias twice unless CONFORMANCE_PLANTED_FIXED=1: a bug that a release can fix."""
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from tests.conftest import ROOT
 
@@ -29,16 +28,30 @@ def test_the_check_passes_without_a_gpu_and_says_why_each_cell_skipped(tmp_path)
     assert "examples (" in output and "environment:" in output
 
 
-def _terminated_after(tmp_path, seconds: float) -> tuple[int, str]:
+def _terminated_once(tmp_path, running: bool) -> tuple[int, str]:
+    """SIGTERM to the check once it has started its first run (`running`: once that run has
+    reported its first cell, a progress mark after xdist's "bringing up nodes"): observed events,
+    never a fixed delay."""
     check = gpu_check(tmp_path, "--devices", "cpu", "--profile", "ci")
-    time.sleep(seconds)
+    assert check.stdout is not None
+    head = ""
+    while "== keras on jax:" not in head or (running and not _progress(head)):
+        char = check.stdout.read(1)
+        assert char, head  # the check ended first
+        head += char
     check.send_signal(signal.SIGTERM)
-    output, _ = check.communicate(timeout=300)
-    return check.returncode, output
+    output, _ = check.communicate(timeout=900)  # a guard against a hang, not a speed limit
+    return check.returncode, head + output
+
+
+def _progress(output: str) -> bool:
+    """Whether the run has printed a cell's progress mark (pytest -q: . s x F E)."""
+    after = output.partition("bringing up nodes...")[2]
+    return any(mark in after for mark in ".sxFE")
 
 
 def test_sigterm_leaves_the_started_run_a_report_marked_incomplete(tmp_path):
-    status, output = _terminated_after(tmp_path, 25)
+    status, output = _terminated_once(tmp_path, running=True)
     assert status == 128 + signal.SIGTERM, output[-3000:]
     run = json.loads((tmp_path / "jax" / "report.json").read_text())["run"]
     assert run["complete"] is False and "interrupted (SIGTERM)" in run["incomplete_reason"]
@@ -47,8 +60,8 @@ def test_sigterm_leaves_the_started_run_a_report_marked_incomplete(tmp_path):
 
 
 def test_sigterm_before_any_cell_ran_still_leaves_a_report(tmp_path):
-    # 1 s: the run is still starting up (before the fix a signal then ended it without a report)
-    status, output = _terminated_after(tmp_path, 1)
+    # the run is still starting up (before the fix a signal then ended it without a report)
+    status, output = _terminated_once(tmp_path, running=False)
     assert status == 128 + signal.SIGTERM, output[-3000:]
     run = json.loads((tmp_path / "jax" / "report.json").read_text())["run"]
     assert run["complete"] is False and "interrupted (SIGTERM)" in run["incomplete_reason"]

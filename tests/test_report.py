@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from reports.report import SCHEMA_VERSION, TOOL, load, validate, write_atomic
+from tests.conftest import verdict_of
 
 
 def test_report_validates_against_its_schema(planted_run):
@@ -190,7 +191,7 @@ def test_an_interrupted_run_leaves_a_report_marked_incomplete(suite):
     )
     validate(run.report)
     # INCOMPLETE leads every verdict, and pytest's interrupt banner is not printed
-    section = run.output.split(" conformance ", 1)[1].splitlines()[1]
+    section = verdict_of(run.output)
     assert section.startswith("INCOMPLETE: interrupted"), run.output[-3000:]
     assert "!!!" not in run.output and "--full-trace" not in run.output, run.output[-3000:]
     summary = (run.report_dir / "summary.md").read_text()

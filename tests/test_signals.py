@@ -9,38 +9,48 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, verdict_of
 
 LONG = ("--hypothesis-profile", "thorough", "--dtypes", "float32", "--devices", "cpu")
 
 
-def interrupted(tmp_path, signum: int, after: float | str, *args: str) -> tuple[int, str, dict]:
-    """Start the suite in its own process group, send `signum` to the group (as a terminal's Ctrl-C
-    or `timeout` do) `after` seconds or once a line of its output starts with `after`, and return
-    its exit status, output and report."""
+def interrupted(
+    tmp_path, signum: int, marker: str | Path, *args: str, env=None
+) -> tuple[int, str, dict]:
+    """Start the suite (-v) in its own process group, send `signum` to the group (as a terminal's
+    Ctrl-C or `timeout` do) once a line of its output contains `marker`, or once the file
+    `marker` exists (an observed event, never a fixed delay: a loaded machine takes its time),
+    and return its exit status, output and report."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", *LONG,
+    environ.update(env or {})
+    command = [sys.executable, "-m", "pytest", "-v", "-p", "no:randomly", *LONG,
                f"--report-dir={tmp_path}", *args]  # fmt: skip
     run = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    assert run.stdout is not None
     head: list[str] = []
-    if isinstance(after, str):
-        assert run.stdout is not None
-        while not (head and head[-1].startswith(after)):
-            head.append(run.stdout.readline())
-            assert head[-1], "".join(head)  # the run ended before the marker
-    else:
-        time.sleep(after)
+    if isinstance(marker, Path):  # a file the run writes
+        while not marker.exists():
+            assert run.poll() is None, run.stdout.read()  # the run ended before the marker
+            time.sleep(0.1)
+    while isinstance(marker, str) and not (head and marker in head[-1]):
+        head.append(run.stdout.readline())
+        assert head[-1], "".join(head)  # the run ended before the marker
     os.killpg(run.pid, signum)
-    output, _ = run.communicate(timeout=300)
+    output, _ = run.communicate(timeout=600)  # a guard against a hang, not a speed limit
     return (
         run.returncode,
         "".join(head) + output,
         json.loads((tmp_path / "report.json").read_text()),
     )
+
+
+#: a line pytest -v prints once a cell has run (under xdist and without)
+A_CELL_RAN = "PASSED"
 
 
 @pytest.mark.parametrize(
@@ -53,14 +63,17 @@ def interrupted(tmp_path, signum: int, after: float | str, *args: str) -> tuple[
     ids=["SIGTERM", "SIGTERM -n 2", "Ctrl-C -n 2"],
 )
 def test_an_interrupt_leaves_a_report_marked_incomplete(tmp_path, signum, args, cause):
-    status, output, report = interrupted(tmp_path, signum, 20, *args)
+    status, output, report = interrupted(tmp_path, signum, A_CELL_RAN, *args)
     run = report["run"]
     assert status == 2 and run["pytest_exit_status"] == 2, output[-3000:]
     assert run["complete"] is False and f"interrupted ({cause})" in run["incomplete_reason"]
     assert "cells did not run" in run["incomplete_reason"]
+    assert any(c["status"] == "pass" for c in report["cells"]), output[-3000:]
     assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
     assert "warning" not in output.lower(), output[-3000:]
-    assert f"INCOMPLETE: interrupted ({cause})" in output  # the verdict says so too
+    assert "!!!" not in output and "--full-trace" not in output, output[-3000:]  # no banner
+    verdict = verdict_of(output)
+    assert verdict.startswith(f"INCOMPLETE: interrupted ({cause})"), output[-3000:]
 
 
 def test_an_interrupt_before_any_cell_ran_still_leaves_a_report(tmp_path):
@@ -71,6 +84,20 @@ def test_an_interrupt_before_any_cell_ran_still_leaves_a_report(tmp_path):
     assert status == 2, output[-3000:]
     assert report["run"]["complete"] is False and report["cells"] == []
     assert report["run"]["incomplete_reason"] == "interrupted (SIGTERM); no cell ran"
+
+
+def test_a_cell_that_never_ends_does_not_hold_the_report_back(tmp_path):
+    """Workers busy in cells that would never end (a hung kernel) ignore the signal: the
+    controller writes the report and ends its workers without waiting for their cells."""
+    started = tmp_path / "hung"
+    status, output, report = interrupted(
+        tmp_path / "report", signal.SIGTERM, started, "-n", "2",
+        "--subjects", "tests.planted:HangsUntilKilled", "-k", "forward_within_bound",
+        env={"CONFORMANCE_PLANTED_HUNG": str(started)},
+    )  # fmt: skip
+    assert status == 2 and report["run"]["complete"] is False, output[-3000:]
+    assert report["run"]["incomplete_reason"].startswith("interrupted (SIGTERM)"), report["run"]
+    assert {c["status"] for c in report["cells"]} == {"not-run"}, report["cells"]
 
 
 def test_a_worker_signalled_while_it_starts_survives_to_ignore_it():
