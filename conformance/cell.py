@@ -4,7 +4,10 @@ Each cell is its own test item, so one subject's failure never stops another sub
 """
 
 import re
+import shlex
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
@@ -35,6 +38,12 @@ def reproducer_name(nodeid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
+def replay_command(script: str | Path, python: str = sys.executable) -> str:
+    """The command that runs a reproducer script pasted into any shell, in any directory: the
+    interpreter that ran the suite and the script, both by their full paths."""
+    return shlex.join([python, str(Path(script).absolute())])
+
+
 class Cell:
     """Accumulates examples, budget used, the worst and the failing case, coverage and divergences."""
 
@@ -61,6 +70,9 @@ class Cell:
         self.worst_budget: float | None = None
         self.worst: dict | None = None
         self.failure: dict | None = None
+        #: the failing example and the evidence arrays (expected, bound, got) of `failure`,
+        #: packed for its reproducer only when the cell's record is made (`as_dict`)
+        self.failing: tuple[object, dict] | None = None
         self.coverage: Counter[str] = Counter()
         #: the buckets the cell's strategy promises to reach (aimed at once its draws are done)
         self.promised: frozenset[str] = frozenset()
@@ -104,10 +116,26 @@ class Cell:
         self.coverage.update(buckets(example))
 
     def close(self) -> None:
-        """No more examples: let go of the last one (a failure keeps its arrays in `failure`), so
-        that a run's cells do not hold one example each to its end (an aimed example of 2^20+
-        elements holds 8-32 MB)."""
+        """No more examples: let go of the last one and of the failing one (its record has been
+        made), so that a run's cells do not hold one example each to its end (an aimed example of
+        2^20+ elements holds 8-32 MB)."""
         self._example = None
+        self.failing = None
+
+    def scratch(self) -> "Cell":
+        """A cell of the same identity, registry entries and contracts that records nothing in
+        this one: for trying an example (a smaller failing one) without counting it."""
+        other = Cell(self.property, self.subject, self.dtype, self.device, self.divergences,
+                     self.tf32)  # fmt: skip
+        other._judged = self._judged
+        return other
+
+    def adopt(self, other: "Cell", reduced_from: dict | None) -> None:
+        """Take the failure `other` (a scratch cell) found on a smaller example as this cell's,
+        saying which case it was reduced from."""
+        assert other.failure is not None
+        self.failure = {**other.failure, "reduced_from": reduced_from}
+        self.failing = other.failing
 
     def declined(self, checked, example) -> bool:
         """Whether a subject of `checked` (a subject or a pair) declares `example` unsupported
@@ -165,16 +193,20 @@ class Cell:
     def fail(self, message: str, **evidence) -> NoReturn:
         """This example breaks the property: keep the example, what was expected and what came back, and raise."""
         __tracebackhide__ = True
-        arrays = {} if self._example is None else dict(self._example.arrays())
-        for name in ("expected", "bound", "got"):
-            arrays[name] = evidence.pop(name, None)
-        self.failure = {
-            "case": self._summary(),
-            "message": message,
-            **evidence,
-            "arrays": pack(self.dtype, arrays),
-        }
+        arrays = {name: evidence.pop(name, None) for name in ("expected", "bound", "got")}
+        self.failing = (self._example, arrays)
+        self.failure = {"case": self._summary(), "message": message, **evidence}
         raise SubjectFailure(message)
+
+    def packed_failure(self) -> dict | None:
+        """The failure with its example and evidence packed for the reproducer (`arrays`), or
+        why they could not be (`unstored`)."""
+        if self.failure is None or self.failing is None:
+            return self.failure
+        example, evidence = self.failing
+        arrays = {} if example is None else dict(example.arrays())  # type: ignore[attr-defined]
+        packed, unstored = pack(self.dtype, {**arrays, **evidence})
+        return {**self.failure, "arrays": packed, "unstored": unstored}
 
     def _summary(self) -> dict | None:
         return None if self._example is None else self._example.case.summary()
@@ -222,7 +254,7 @@ class Cell:
             "worst_budget_used": json_float(self.worst_budget),
             "budget_quantiles": quantiles(self.budgets),
             "worst": self.worst,
-            "failure": self.failure,
+            "failure": self.packed_failure(),
             "coverage": dict(self.coverage),
             "unreached": self.unreached(),
             "divergences": self.divergence_outcomes(final),

@@ -8,6 +8,7 @@ under pytest-xdist.
 import itertools
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
 from conformance import signals
-from conformance.cell import Cell, SubjectFailure, buckets, reproducer_name
+from conformance.cell import Cell, SubjectFailure, buckets, replay_command, reproducer_name
 from conformance.core.contract import longest_useful_sum
 from conformance.core.status import Status
 from conformance.farm import (
@@ -28,6 +29,7 @@ from conformance.farm import (
 from conformance.options import SELECTION, Selection
 from conformance.properties import PROPERTIES, Property
 from conformance.property import raised_in_subject
+from conformance.reduction import smallest_failure
 from conformance.subjects import Subject, runtimes_of
 from strategies import Caps
 from strategies.coverage import reach
@@ -103,10 +105,28 @@ def pytest_runtest_call(item):
     """After a cell's drawn examples (a failure among them ends it), aim a few more at each bucket
     its strategy promises and they missed, so that every run reaches every promised bucket,
     however rare its draws (a large shape, say, drawn for a few per cent of examples)."""
-    result = yield
     cell = item.stash.get(CELL, None)
-    if cell is None or cell.skip_reason is not None or cell.failure is not None:
-        return result
+    try:
+        result = yield
+        if cell is None or cell.skip_reason is not None or cell.failure is not None:
+            return result
+        aim(item, cell)
+    except Exception:
+        if cell is not None and cell.failure is not None:  # reported on its smallest example
+            prop = cell_property(item)
+            checked = item.funcargs["pair"] if prop.pair else item.funcargs["subject"]
+            smallest_failure(
+                cell, lambda scratch, example: check_example(prop, scratch, checked, example)
+            )
+        raise
+    if cell.status() == Status.SKIPPED:  # a subject could take none of its examples
+        pytest.skip(cell.reason())
+    return result
+
+
+def aim(item, cell: Cell) -> None:
+    """Check the simplest example of each bucket the cell's strategy promises and its drawn
+    examples missed (raises on a failure)."""
     prop, args = cell_property(item), item.funcargs
     checked = args["pair"] if prop.pair else args["subject"]
     for bucket in cell.unreached():  # sorted: "2^20+ elements" first, its example reaches more
@@ -114,9 +134,6 @@ def pytest_runtest_call(item):
             continue
         strategy = prop.strategy(args["dtype"], args["device"], replace(args["caps"], aim=bucket))
         aimed_run(prop, cell, checked, strategy, bucket)()
-    if cell.status() == Status.SKIPPED:  # a subject could take none of its examples
-        pytest.skip(cell.reason())
-    return result
 
 
 def aimed_run(prop: Property, cell: Cell, checked, strategy, bucket: str):
@@ -205,12 +222,17 @@ def _subjects(item) -> tuple | None:
 
 
 def check_drawn(prop: Property, cell: Cell, checked, strategy, data) -> None:
-    """Draw one example from `strategy`, record it in the cell, check `checked` (a subject or a
-    pair) on it (unless a subject declares it unsupported: then it is only counted). An
-    exception a subject's method raises where the property does not expect one fails the cell,
-    naming the method, the exception and where it was raised."""
+    """Draw one example from `strategy` and check it (`check_example`)."""
     __tracebackhide__ = True
-    example = data.draw(strategy, label="example")
+    check_example(prop, cell, checked, data.draw(strategy, label="example"))
+
+
+def check_example(prop: Property, cell: Cell, checked, example) -> None:
+    """Record `example` in the cell and check `checked` (a subject or a pair) on it, unless a
+    subject declares it unsupported (then it is only counted). An exception a subject's method
+    raises where the property does not expect one fails the cell, naming the method, the
+    exception and where it was raised."""
+    __tracebackhide__ = True
     if cell.declined(checked, example):
         return
     cell.example(example)
@@ -349,7 +371,7 @@ def pytest_runtest_makereport(item, call):
     data["duration_s"] = round(report.duration, 6)
     data["worker"] = getattr(item.config, "workerinput", {}).get("workerid", "main")
     blob = REPRODUCE_BLOB.search(report.longreprtext) if report.failed else None
-    if blob and data["failure"] is not None:
+    if blob and data["failure"] is not None and not data["failure"].get("reduced_from"):
         data["failure"]["reproduce_blob"] = blob.group(0)
     if report.failed and data["failure"] is not None:
         report.longrepr = failure_text(data, selection(item.config).report_dir)
@@ -358,21 +380,36 @@ def pytest_runtest_makereport(item, call):
 
 
 def failure_text(record: dict, report_dir) -> str:
-    """What a failing cell prints: which subject left which bound where, the case, how to replay."""
+    """What a failing cell prints: which subject left which bound where, the case (and the one it
+    was reduced from), and the command that replays it, as it runs pasted anywhere."""
     failure, case = record["failure"], record["failure"]["case"] or {}
     lines = [failure["message"]]
     if case:
         bias = "bias on" if case["bias"] else "bias off"
         lines.append(
-            f"case: x of shape {(*case['leading_shape'], case['in_features'])}, "
+            f"case: x of shape {case_shape(case)}, "
             f"{case['in_features']} -> {case['out_features']} features, {bias}, "
             f"{case['dtype']} on {case['device']}, values {case['values']}"
         )
-    script = f"{report_dir}/reproducers/{reproducer_name(record['nodeid'])}.py"
-    lines.append(f"replay: python {script}  (written when the run ends)")
+    if failure.get("reduced_from"):
+        was = failure["reduced_from"]
+        lines.append(
+            f"  the smallest of its kind found: it was x of shape {case_shape(was)}, "
+            f"{was['in_features']} -> {was['out_features']} features when it first failed"
+        )
+    if failure.get("unstored"):
+        lines.append(f"no reproducer: {failure['unstored']}")
+    else:
+        script = Path(report_dir, "reproducers", f"{reproducer_name(record['nodeid'])}.py")
+        lines.append(f"replay: {replay_command(script)}  (written when the run ends)")
     if failure.get("reproduce_blob"):
         lines.append(f"or put {failure['reproduce_blob']} on the test function")
     return "\n".join(lines)
+
+
+def case_shape(case: dict) -> tuple[int, ...]:
+    """x's shape from a case summary."""
+    return (*case["leading_shape"], case["in_features"])
 
 
 def parse_nodeid(nodeid: str) -> tuple[str, str, str, str] | None:

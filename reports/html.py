@@ -146,8 +146,8 @@ def environment(env: dict | None) -> str:
     return f'<div class="scroll"><table>{cells}</table></div>'
 
 
-def failures(cells: list[dict]) -> str:
-    broken = [c for c in cells if c["status"] in ("fail", "error", "crashed")]
+def failures(data: dict) -> str:
+    broken = [c for c in data["cells"] if c["status"] in ("fail", "error", "crashed")]
     if not broken:
         return "<p>None.</p>"
     items = []
@@ -156,11 +156,17 @@ def failures(cells: list[dict]) -> str:
         failure = c["failure"] or {}
         if failure.get("case"):
             parts.append(f"<p>case: <code>{escape(json.dumps(failure['case']))}</code></p>")
-        if failure.get("reproducer"):
+        replay = verdict.replay_line(data, c, None)
+        if replay and failure.get("reproducer"):
             script = escape(failure["reproducer"]["script"])
-            parts.append(
-                f'<p>replay: <code>python <a href="{script}">{script}</a></code> (from the report directory)</p>'
+            command = escape(
+                replay.removeprefix("replay: ").removesuffix(failure["reproducer"]["script"])
             )
+            parts.append(
+                f'<p>replay: <code>{command}<a href="{script}">{script}</a></code> (from the report directory)</p>'
+            )
+        elif replay:
+            parts.append(f"<p>{escape(replay)}</p>")
         if failure.get("reproduce_blob"):
             parts.append(f"<p>Hypothesis: <code>{escape(failure['reproduce_blob'])}</code></p>")
         items.append("".join(parts) + "</li>")
@@ -226,7 +232,7 @@ def render(data: dict) -> str:
 {escape(run["started"])} → {escape(run["finished"])}</p>
 <h2>Conformance matrix</h2>{matrix_tables(data)}
 <h2>Budget used per property (p50, p90, max)</h2>{plot_legend()}{plots}
-<h2>Failures</h2>{failures(cells)}
+<h2>Failures</h2>{failures(data)}
 <h2>Coverage: sizes, layouts, inputs</h2>{coverage(cells)}
 <h2>Known divergences</h2>{divergences(data["divergences"])}
 <h2>Environment</h2>{environment(data["environment"])}

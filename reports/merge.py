@@ -1,10 +1,12 @@
 """Merge shard reports into one whose verdicts equal an unsharded run of the same cases."""
 
+from pathlib import Path
+
 from reports import report
 from reports.report import ReportError, cell_key, divergence_outcomes, summary
 
 #: what every shard of one run must share
-SAME = ("options", "run.hypothesis", "environment.versions")
+SAME = ("options", "run.hypothesis", "run.selection", "environment.versions")
 
 
 def _field(data: dict, dotted: str):
@@ -76,6 +78,13 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
                 )
             if key not in cells or cells[key][1]["status"] == "not-run":
                 cells[key] = (path, dict(cell))
+    for path, cell in cells.values():
+        reproducer = (cell["failure"] or {}).get("reproducer")
+        if reproducer:  # written again beside the merged report, from the shard's
+            cell["failure"] = {
+                **cell["failure"],
+                "reproducer_source": str(Path(path).parent / reproducer["npz"]),
+            }
     merged = sorted((cell for _, cell in cells.values()), key=cell_key)
     fields = ("status", "reproduced_in", "not_reproduced_in")
     entries = [{k: v for k, v in e.items() if k not in fields} for e in first["divergences"]]
@@ -92,6 +101,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         "command": runs[0]["command"],
         "hypothesis": runs[0]["hypothesis"],
         "shard": None,
+        "selection": runs[0].get("selection"),
         "workers": sorted({w for r in runs for w in r["workers"]}),
         "worker_count": runs[0]["worker_count"],
         "processes": {

@@ -4,8 +4,11 @@ All files are written atomically; report.json last, so a reader never finds a re
 points at reproducers which are not there yet.
 """
 
+import sys
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
 
 from conformance.cell import reproducer_name
 from conformance.core.evidence import npz_bytes, unpack
@@ -15,17 +18,20 @@ from reports.html import render
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = """# Reproducer for {nodeid}
 # {message}
-# Run it with the frameworks of the run installed: exit 1 while it fails, 0 once fixed, 2 when it
-# cannot run here. Without this project at {root}: python -m reports replay {npz}
+# Run it with the interpreter that ran the suite, {python}: exit 1 while it fails, 0 once fixed,
+# 2 when it cannot run here. Or: {python} -m reports replay {npz_path}
 import pathlib
 import sys
 
-sys.path.insert(0, {root!r})
-from reports.replay import main
-
+# where the run imported the suite, its plug-ins and subjects from
+sys.path[:0] = [p for p in {paths!r} if p not in sys.path]
+try:
+    from reports.replay import main
+except ImportError as exc:
+    print(f"cannot replay: {{exc}}; run it with the interpreter that ran the suite: {python}")
+    sys.exit(2)
 sys.exit(main(pathlib.Path(__file__).with_name({npz!r})))
 """
-
 #: JUnit outcome per cell status (known divergences and skips are skipped with their reason)
 JUNIT = {"fail": "failure", "error": "error", "crashed": "error", "not-run": "skipped", "skipped": "skipped",
          "known-divergence": "skipped"}  # fmt: skip
@@ -45,33 +51,45 @@ def specs(data: dict, label: str) -> str:
 
 
 def write_reproducers(data: dict, directory: Path) -> list[Path]:
-    """A .npz and a replay script per failing cell whose example could be carried."""
+    """A .npz and a replay script per failing cell, from the arrays its failure carries (which
+    leave the report: report.json holds no arrays) or, for a merge, from a shard's .npz; a
+    failure whose arrays could not be stored keeps the reason (`unstored`)."""
     written = []
     options, processes = data["options"], data["run"].get("processes", {})
     for cell in data["cells"]:
         failure = cell["failure"]
-        if not failure or not failure.get("arrays"):
+        if not failure:
+            continue
+        arrays, source = failure.pop("arrays", None), failure.pop("reproducer_source", None)
+        if arrays is None and source is None:
             continue
         name = reproducer_name(cell["nodeid"])
-        threads = (processes.get(cell["worker"]) or {}).get("threads") or 1
-        meta = {
-            "property": cell["property"],
-            "subject": cell["subject"],
-            "specs": specs(data, cell["subject"]),
-            "device": cell["device"],
-            "tf32": options.get("tf32", "framework-default"),
-            "threads": threads,
-            "divergences": options["divergences"],
-            "message": failure["message"],
-        }
         npz, script = directory / f"{name}.npz", directory / f"{name}.py"
-        arrays = unpack(failure["arrays"])
-        report.write_atomic(npz, npz_bytes(cell["dtype"], {**arrays, **meta}))
+        if source is not None:
+            content = Path(source).read_bytes()
+        else:
+            threads = (processes.get(cell["worker"]) or {}).get("threads") or 1
+            meta = {
+                "property": cell["property"],
+                "subject": cell["subject"],
+                "specs": specs(data, cell["subject"]),
+                "device": cell["device"],
+                "tf32": options.get("tf32", "framework-default"),
+                "threads": threads,
+                "divergences": options["divergences"],
+                "message": failure["message"],
+                "pytest_plugins": np.array(options.get("pytest_plugins", []), dtype=str),
+                "paths": np.array(import_paths(options), dtype=str),
+            }
+            content = npz_bytes(cell["dtype"], {**unpack(arrays), **meta})
+        report.write_atomic(npz, content)
         text = SCRIPT.format(
             nodeid=cell["nodeid"],
             message=" ".join(failure["message"].split()),
-            root=str(ROOT),
+            python=sys.executable,
+            paths=import_paths(options),
             npz=npz.name,
+            npz_path=npz.absolute(),
         )
         report.write_atomic(script, text)
         failure["reproducer"] = {
@@ -80,6 +98,15 @@ def write_reproducers(data: dict, directory: Path) -> list[Path]:
         }
         written += [npz, script]
     return written
+
+
+def import_paths(options: dict) -> list[str]:
+    """Where a replay imports from, as the run did: its working directory and PYTHONPATH
+    entries, and this project's checkout where the suite runs from one (not installed)."""
+    paths = list(options.get("import_paths", []))
+    if (ROOT / "pyproject.toml").exists() and str(ROOT) not in paths:
+        paths.append(str(ROOT))
+    return paths
 
 
 def junit(data: dict) -> str:

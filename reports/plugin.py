@@ -6,6 +6,8 @@ atomically; a cell whose worker crashed is recorded as crashed, and a cell that 
 (Ctrl-C, a crash that ended the run) as not-run, with the run marked incomplete.
 """
 
+import importlib.metadata
+import importlib.util
 import os
 import resource
 import sys
@@ -73,6 +75,30 @@ def _placeholder(nodeid: str, status: Status, reason: str, worker: str) -> dict 
         "duration_s": 0.0,
         "worker": worker,
     }
+
+
+def imports(config) -> dict:
+    """What a replay must import as this run did: the modules its -p options loaded (a plug-in
+    can change a framework), and where it imported from besides the interpreter's own paths (the
+    working directory, which `python -m pytest` puts first, and PYTHONPATH's entries)."""
+    modules = []
+    for name in config.option.plugins or ():
+        if name.startswith("no:"):
+            continue
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:  # an entry point's name: its module
+            entry = next(
+                (e for e in importlib.metadata.entry_points(group="pytest11") if e.name == name),
+                None,
+            )
+            name = entry.module if entry is not None else name
+        modules.append(name)
+    paths = [str(config.invocation_params.dir)]
+    paths += [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"pytest_plugins": modules, "import_paths": list(dict.fromkeys(paths))}
 
 
 def command() -> list[str]:
@@ -250,6 +276,7 @@ class Collector:
             selection=selection,
             environment=self.environment,
             run=run,
+            imports=imports(self.config),
         )
         self.written = outputs.write_all(self.data, selection.report_dir)
 

@@ -9,6 +9,7 @@ breaks, 0 once it holds (or the registry now explains what it observes), 2 when 
 cannot be replayed here (a missing framework or device, an unreadable file).
 """
 
+import importlib
 import os
 import pathlib
 import sys
@@ -30,6 +31,9 @@ META = (
     "divergences",
     "message",
 )
+#: meta fields listing names, which reproducers of earlier versions lack: the run's -p plug-ins
+#: and the paths it imported from
+LISTS = ("pytest_plugins", "paths")
 #: arrays that are evidence of the failure, not part of the example
 EVIDENCE = ("expected", "bound", "got")
 
@@ -45,6 +49,7 @@ def load(path: pathlib.Path) -> tuple[dict, dict]:
     if missing:
         raise ReportError(f"{path}: not a reproducer of this suite (no {', '.join(missing)})")
     meta = {k: stored.pop(k).item() for k in META}
+    meta.update({k: stored.pop(k).tolist() if k in stored else [] for k in LISTS})
     for name in stored.pop("bfloat16", np.array([], str)).tolist():
         stored[name] = stored[name].astype(BFLOAT16)
     return meta, stored
@@ -72,6 +77,14 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
     )
     if backend:
         os.environ.setdefault("KERAS_BACKEND", backend)
+    sys.path[:0] = [p for p in meta["paths"] if p not in sys.path]
+    for module in meta["pytest_plugins"]:  # a plug-in the run loaded may change a framework
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            return 2, [
+                f"cannot replay: the run loaded the plug-in {module} (-p), which does not import here: {exc}"
+            ]
     from conformance.cell import Cell, SubjectFailure
     from conformance.divergence import Registry, RegistryError
     from conformance.farm import prepare_process

@@ -6,7 +6,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TOOL = "linear-dense-conformance"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
@@ -44,8 +44,16 @@ def cell_key(cell: dict) -> tuple[str, str, str, str]:
     return cell["property"], cell["subject"], cell["dtype"], cell["device"]
 
 
-def build(*, cells: list[dict], selection, environment: dict | None, run: dict) -> dict:
-    """The whole report from the controller's cell records (statuses settled across the run)."""
+def build(
+    *,
+    cells: list[dict],
+    selection,
+    environment: dict | None,
+    run: dict,
+    imports: dict | None = None,
+) -> dict:
+    """The whole report from the controller's cell records (statuses settled across the run);
+    `imports`: what a replay imports as the run did (its -p plug-ins, its import paths)."""
     cells = sorted(cells, key=cell_key)
     labels = [s.label for s in selection.cell_subjects or selection.subjects]
     entries = [entry.as_dict() for entry in selection.registry.entries]
@@ -67,6 +75,8 @@ def build(*, cells: list[dict], selection, environment: dict | None, run: dict) 
             "tf32": selection.tf32,
             "shapes": selection.shapes,
             "modes": list(dict.fromkeys(s.mode for s in selection.cell_subjects)),
+            "pytest_plugins": (imports or {}).get("pytest_plugins", []),
+            "import_paths": (imports or {}).get("import_paths", []),
         },
         "summary": summary(cells),
         "cells": cells,

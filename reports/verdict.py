@@ -2,8 +2,10 @@
 here, on which devices and dtypes, how many cells and examples, which known differences — then
 what was not checked and why, then each failure with the command that replays it."""
 
+import shlex
 from pathlib import Path
 
+from conformance.cell import replay_command
 from conformance.core.status import BROKEN, NEVER_RAN, Status
 
 #: the subjects as people call them
@@ -102,11 +104,26 @@ def failures(data: dict, report_dir: Path | str | None = None) -> list[str]:
             continue
         where = f"{c['property']} · {c['subject']} · {c['dtype']} · {c['device']}"
         lines.append(f"{c['status'].upper()} {where}: {c['reason']}")
-        reproducer = (c["failure"] or {}).get("reproducer")
-        if reproducer:
-            script = Path(report_dir, reproducer["script"]) if report_dir else reproducer["script"]
-            lines.append(f"  replay: python {script}")
+        replay = replay_line(data, c, report_dir)
+        if replay:
+            lines.append(f"  {replay}")
     return lines
+
+
+def replay_line(data: dict, cell: dict, report_dir: Path | str | None) -> str | None:
+    """`replay: COMMAND` for a failed cell (the run's interpreter and the script, by their full
+    paths where the report directory is known), `no reproducer: WHY` when its example could not
+    be stored, or None."""
+    failure = cell["failure"] or {}
+    if failure.get("unstored"):
+        return f"no reproducer: {failure['unstored']}"
+    reproducer = failure.get("reproducer")
+    if not reproducer:
+        return None
+    python = data["run"]["command"][0]
+    if report_dir is None:
+        return f"replay: {shlex.join([python, reproducer['script']])}"
+    return f"replay: {replay_command(Path(report_dir, reproducer['script']), python)}"
 
 
 def incomplete(data: dict) -> str | None:

@@ -95,6 +95,18 @@ class Case:
             kind=str(arrays.get("kind", "array")),
         )  # fmt: skip
 
+    def resized(self, leading: tuple[int, ...], in_features: int, out_features: int) -> "Case":
+        """This case cut down to these sizes (each at most its own; `leading` may have fewer
+        dims, the first ones dropped at index 0): every operand keeps its first elements, the
+        layouts and the value family stay (the values are no longer those `values` draws)."""
+        return dataclasses.replace(
+            self,
+            x=cut(self.x, leading, in_features),
+            weight=np.ascontiguousarray(self.weight[:out_features, :in_features]),
+            bias=None if self.bias is None else self.bias[:out_features].copy(),
+            values=None,
+        )
+
     @property
     def leading(self) -> tuple[int, ...]:
         return self.x.shape[:-1]
@@ -162,6 +174,15 @@ class Case:
             buckets.append("one output")
         buckets.extend(f"special {value}" for value in sorted(set(self.specials)))
         return buckets
+
+
+def cut(array: np.ndarray, leading: tuple[int, ...], last: int) -> np.ndarray:
+    """`array` (*its leading, last) cut to (*leading, last): leading dims it has more of are
+    dropped from the front (index 0), then every dim keeps its first elements."""
+    while array.ndim - 1 > len(leading):
+        array = array[0]
+    index = (*(slice(0, n) for n in leading), slice(0, last))
+    return np.ascontiguousarray(array[index])
 
 
 def case_reach(

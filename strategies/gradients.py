@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.core.formats import Format, compute_format, operand_format
-from strategies.cases import Caps, Case, cases, derived, refilled
+from strategies.cases import Caps, Case, cases, cut, derived, refilled
 from strategies.values import FAMILIES, Values, fill_one, magnitude_cap, to_format, values
 
 UPSTREAM_FAMILIES = tuple(f for f in FAMILIES if f != "ones")
@@ -54,6 +54,11 @@ class Backward:
     def arrays(self) -> dict:
         return {**self.case.arrays(), "upstream": self.upstream}
 
+    def resized(self, leading: tuple[int, ...], in_features: int, out_features: int) -> "Backward":
+        """This example cut down to these sizes (see Case.resized)."""
+        case = self.case.resized(leading, in_features, out_features)
+        return Backward(case, cut(self.upstream, leading, out_features))
+
     @classmethod
     def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Backward":
         return cls(Case.from_arrays(dtype, device, arrays), arrays["upstream"])
@@ -92,6 +97,11 @@ class Repeated:
     def arrays(self) -> dict:
         earlier = {f"earlier_{k}": v for k, v in self.earlier.arrays().items()}
         return {**self.later.arrays(), **earlier}
+
+    def resized(self, leading: tuple[int, ...], in_features: int, out_features: int) -> "Repeated":
+        """Both examples cut down to these sizes (see Case.resized)."""
+        sizes = (leading, in_features, out_features)
+        return Repeated(self.earlier.resized(*sizes), self.later.resized(*sizes))
 
     @classmethod
     def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Repeated":
@@ -132,6 +142,14 @@ class Training:
             for name, a in zip(("x", "upstream"), batch, strict=True)
         }
         return {**self.case.arrays(), "learning_rate": np.array(self.learning_rate), **batches}
+
+    def resized(self, leading: tuple[int, ...], in_features: int, out_features: int) -> "Training":
+        """Every step's batch cut down to these sizes (see Case.resized)."""
+        batches = tuple(
+            (cut(x, leading, in_features), cut(g, leading, out_features)) for x, g in self.batches
+        )
+        case = self.case.resized(leading, in_features, out_features)
+        return Training(case, batches, self.learning_rate)
 
     @classmethod
     def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "Training":

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from conformance.core.formats import DTYPES, FORMATS, Format, operand_format, variable_format
 from conformance.core.layout import View
-from strategies.cases import Caps, Case, cases, fitted
+from strategies.cases import Caps, Case, cases, cut, fitted
 from strategies.coverage import narrowed, reach, reaching
 from strategies.values import FAMILIES, Values, fill_one, magnitude_cap, values
 
@@ -40,6 +40,13 @@ class MixedInput:
 
     def arrays(self) -> dict:
         return {**self.case.arrays(), "input": self.x, "input_dtype": np.array(self.input_dtype)}
+
+    def resized(
+        self, leading: tuple[int, ...], in_features: int, out_features: int
+    ) -> "MixedInput":
+        """This example cut down to these sizes (see Case.resized)."""
+        case = self.case.resized(leading, in_features, out_features)
+        return MixedInput(case, self.input_dtype, cut(self.x, leading, in_features))
 
     @classmethod
     def from_arrays(cls, dtype: str, device: str, arrays: dict) -> "MixedInput":

@@ -425,6 +425,19 @@ class WrongBeyondSize(_Planted):
         return y * np.float32(1 + 2**-10) if layer.in_features > 256 else y
 
 
+class ScaledPast100Rows(_Planted):
+    """Scales the result by 1 + 1e-3 when x has more than 100 rows: a bug only large batches
+    meet, which must be reported on the smallest batch that shows it (101 rows), not on the
+    1024 x 1024 example aimed at the 2^20-element band."""
+
+    name = "planted-scaled-past-100-rows"
+
+    def forward(self, layer, x):
+        y = super().forward(layer, x)
+        rows = int(np.prod(x.shape[:-1])) if len(x.shape) > 1 else 1
+        return (y * (1 + 1e-3)).astype(y.dtype) if rows > 100 else y
+
+
 class StridedReadAsContiguous(_Planted):
     """A kernel that reads a non-contiguous input's memory as if it were contiguous."""
 

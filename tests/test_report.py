@@ -2,6 +2,7 @@
 and what a crashed worker or an interrupted run leaves behind."""
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -152,7 +153,13 @@ def test_reproducer_fails_on_its_own_and_passes_once_fixed(suite, tmp_path):
     # the terminal: the failure explains itself in a few lines, with no framework start-up banners
     failure = run.output[run.output.index("_ test_forward_within_bound[planted-fixable") :]
     failure = failure[: failure.index("=" * 10)].strip().splitlines()
-    assert len(failure) <= 6 and "replay: python" in failure[-2], failure
+    assert len(failure) <= 6 and f"replay: {sys.executable} /" in failure[-2], failure
+    # the command as printed, pasted into a shell that activated nothing, in another directory
+    printed = failure[-2].split("replay: ", 1)[1].split("  (written", 1)[0]
+    pasted = subprocess.run(["/bin/sh", "-c", printed], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert pasted.returncode == 1, pasted.stdout + pasted.stderr
+    assert "STILL FAILING: planted-fixable left its forward bound" in pasted.stdout
     assert "oneDNN custom operations" not in run.output and "cpu_feature_guard" not in run.output
     env = {"CONFORMANCE_PLANTED_FIXED": "1", "PATH": "/usr/bin:/bin"}
     fixed = subprocess.run(
@@ -270,3 +277,50 @@ def test_verbose_lines_say_how_many_examples_each_cell_checked(
     # 100 drawn, and one aimed at each promised bucket they missed
     found = re.search(r"PASSED \((\d+) examples, worst budget used", run.output)
     assert found and int(found.group(1)) >= 100, run.output[-2000:]
+
+
+def test_a_large_batch_failure_is_reported_on_its_smallest_example_with_a_reproducer(suite):
+    """A bug that shows past 100 rows fails on the tail's or the aimed 2^20-element example
+    first; the report names the smallest example of that failure (101 to 128 rows of one input,
+    one output), says what it was reduced from, and always writes its reproducer."""
+    run = suite("conformance/test_properties.py", "-k", "forward_within_bound", "--dtypes",
+                "float32,float64", "--subjects", "tests.planted:ScaledPast100Rows")  # fmt: skip
+    for cell in run.cells(property="forward_within_bound"):
+        assert cell["status"] == "fail", cell
+        case, was = cell["failure"]["case"], cell["failure"]["reduced_from"]
+        rows = math.prod(case["leading_shape"])
+        assert 100 < rows <= 128 and case["in_features"] == case["out_features"] == 1, case
+        assert math.prod(was["leading_shape"]) * was["in_features"] > rows, was
+        assert "the smallest of its kind found" in run.output
+        script = run.report_dir / cell["failure"]["reproducer"]["script"]
+        replay = subprocess.run(
+            [sys.executable, script], capture_output=True, text=True, check=False
+        )
+        assert replay.returncode == 1 and "STILL FAILING" in replay.stdout, replay.stdout
+    assert (run.report_dir / "report.json").stat().st_size < 5 * 2**20
+    assert "arrays" not in json.dumps(run.report["cells"])
+
+
+def test_an_example_that_cannot_be_stored_says_so_where_the_replay_line_would_be(monkeypatch):
+    """No silent cap: an example whose arrays do not fit in memory to be packed keeps the reason,
+    and the line that would print the replay command prints it instead."""
+    import numpy as np
+
+    from conformance import cell as cells
+    from conformance.core import evidence
+    from conformance.plugin import failure_text
+    from strategies.cases import Case
+
+    def no_memory(dtype, arrays):
+        raise MemoryError
+
+    monkeypatch.setattr(evidence, "npz_bytes", no_memory)
+    record = cells.Cell("forward_within_bound", "torch", "float32", "cpu")
+    zeros = np.zeros((3, 2), np.float32)
+    record.example(Case("float32", "cpu", zeros, zeros, None, "ones"))
+    with pytest.raises(cells.SubjectFailure):
+        record.fail("torch left its forward bound at element (0, 0)", got=zeros)
+    failure = record.packed_failure()
+    assert failure["arrays"] is None and "did not fit in memory" in failure["unstored"]
+    text = failure_text({"failure": failure, "nodeid": "x::test_y[z]"}, "out")
+    assert "no reproducer: its arrays" in text and "replay:" not in text, text

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from reports.report import SCHEMA_VERSION
 from tests.conftest import cli, shared_run
 
 SUBJECTS = (
@@ -207,7 +208,7 @@ BAD = {
     "wrong schema version": (
         lambda d: d.update(schema_version=1),
         None,
-        "schema version 1; this tool reads version 3",
+        f"schema version 1; this tool reads version {SCHEMA_VERSION}",
     ),
     "another tool's report": (
         lambda d: d.update(tool="pytest-json-report"),

@@ -2,6 +2,7 @@
 its replay command, INCOMPLETE when so, and what was not checked, a device nothing ran on in one line."""
 
 import copy
+from pathlib import Path
 
 from reports import verdict
 
@@ -13,7 +14,11 @@ def _cell(prop, subject, dtype, device, status, examples=100, reason=None):
 
 REPORT = {
     "options": {"subjects": ["torch", "keras/tensorflow"], "dtypes": ["float16", "float32"]},
-    "run": {"complete": True, "incomplete_reason": None},
+    "run": {
+        "complete": True,
+        "incomplete_reason": None,
+        "command": ["/opt/venv/bin/python", "-m", "pytest"],
+    },
     "cells": [
         _cell("forward_within_bound", "torch", "float16", "cpu", "pass"),
         _cell("forward_within_bound", "keras/tensorflow", "float32", "cpu", "pass"),
@@ -67,6 +72,7 @@ def test_a_failure_is_the_headline_and_comes_with_its_replay_command():
     report["cells"][0].update(status="fail", reason="torch left its forward bound ...",
                               failure={"reproducer": {"script": "reproducers/x.py"}})  # fmt: skip
     report["run"] = {
+        **report["run"],
         "complete": False,
         "incomplete_reason": "interrupted (SIGTERM); 3 cells did not run",
     }
@@ -80,5 +86,5 @@ def test_a_failure_is_the_headline_and_comes_with_its_replay_command():
     )
     assert lines[-2:] == [
         "FAIL forward_within_bound · torch · float16 · cpu: torch left its forward bound ...",
-        "  replay: python conformance-report/reproducers/x.py",
+        f"  replay: /opt/venv/bin/python {Path('conformance-report/reproducers/x.py').absolute()}",
     ]

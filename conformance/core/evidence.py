@@ -1,8 +1,10 @@
-"""A failing example's arrays, packed as .npz bytes (base64) so they travel on the test report.
+"""A failing example's arrays, packed as compressed .npz bytes (base64) so they travel from the
+worker that found the failure to the controller, which writes them as the reproducer's .npz
+beside report.json (report.json itself holds no arrays).
 
-The bytes are a plain .npz file: reproducers write them as they are and load them with
-allow_pickle=False. bfloat16 arrays are stored as float32 (exactly) and listed under
-`bfloat16`; the tested dtype is stored under `dtype`.
+The bytes are a plain .npz file: reproducers load them with allow_pickle=False. bfloat16 arrays
+are stored as float32 (exactly) and listed under `bfloat16`; the tested dtype is stored under
+`dtype`. There is no size limit: an example too large to pack (memory) says why instead.
 """
 
 import base64
@@ -14,11 +16,11 @@ import numpy as np
 from conformance.core.formats import FORMATS
 
 BFLOAT16 = FORMATS["bfloat16"].numpy
-MAX_BYTES = 16 * 2**20
 
 
 def npz_bytes(dtype: str, arrays: dict) -> bytes:
-    """An .npz of `arrays` (None values left out; strings as 0-d arrays; bfloat16 as float32)."""
+    """A compressed .npz of `arrays` (None values left out; strings as 0-d arrays; bfloat16 as
+    float32)."""
     stored, bf16 = {"dtype": np.array(dtype)}, []
     for name, value in arrays.items():
         if value is None:
@@ -30,14 +32,18 @@ def npz_bytes(dtype: str, arrays: dict) -> bytes:
         stored[name] = value
     stored["bfloat16"] = np.array(bf16, dtype=str)
     buffer = io.BytesIO()
-    np.savez(buffer, **cast(dict[str, Any], stored))
+    np.savez_compressed(buffer, **cast(dict[str, Any], stored))
     return buffer.getvalue()
 
 
-def pack(dtype: str, arrays: dict) -> str | None:
-    """base64 of `npz_bytes`, or None when the example is too large to carry."""
-    data = npz_bytes(dtype, arrays)
-    return base64.b64encode(data).decode("ascii") if len(data) <= MAX_BYTES else None
+def pack(dtype: str, arrays: dict) -> tuple[str | None, str | None]:
+    """(base64 of `npz_bytes`, None), or (None, why it could not be packed)."""
+    try:
+        data = npz_bytes(dtype, arrays)
+    except MemoryError:
+        size = sum(np.asarray(a).nbytes for a in arrays.values() if a is not None)
+        return None, f"its arrays ({size / 2**20:,.0f} MiB) did not fit in memory to be stored"
+    return base64.b64encode(data).decode("ascii"), None
 
 
 def unpack(packed: str) -> dict[str, np.ndarray]:
