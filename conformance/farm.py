@@ -1,9 +1,10 @@
 """Parallel test farms: deterministic shards, thread caps per worker, a shared example database.
 
-Contract of a shard: the N shards of one selection partition its cells (sorted by node id, cell
-i goes to shard i mod N + 1), so together they run every cell exactly once; each cell draws
-its cases from its own seed (derandomized profiles, or --hypothesis-seed), so a shard runs the
-very cases the unsharded run would.
+Contract of a shard: the N shards of one selection partition its cells, each shard an even share
+of the cells that will run (by their durations in an earlier report where one is given; cells
+that will skip cost nothing), so together they run every cell exactly once; each cell draws its
+cases from its own seed (derandomized profiles, or --hypothesis-seed), so a shard runs the very
+cases the unsharded run would.
 """
 
 import atexit
@@ -16,6 +17,7 @@ import re
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +53,26 @@ class Shard:
             raise ValueError(f"--shard: {text!r} is not K/N with 1 <= K <= N (e.g. 2/4)")
         return cls(int(match["index"]), int(match["count"]))
 
-    def split(self, items: list) -> tuple[list, list]:
-        """(kept, dropped): this shard's items, in their original order, and the others'."""
-        order = sorted(range(len(items)), key=lambda i: items[i].nodeid)
-        mine = {i for rank, i in enumerate(order) if rank % self.count == self.index - 1}
-        kept = [item for i, item in enumerate(items) if i in mine]
-        dropped = [item for i, item in enumerate(items) if i not in mine]
+    def split(
+        self, items: list, durations: dict[str, float], idle: Callable[[object], bool]
+    ) -> tuple[list, list]:
+        """(kept, dropped): this shard's items, in their original order, and the others'.
+
+        The items that will run are shared out by pytest-split's least-duration algorithm
+        (longest first, each to the shard with the least so far), weighed by `durations` (node id
+        -> seconds, from an earlier report; an item without one weighs their mean, or 1); the
+        `idle` ones (cells that will skip) cost nothing and go round in turn. Every shard
+        computes the same split from the same items and durations."""
+        from pytest_split.algorithms import Algorithms
+
+        busy = [item for item in items if not idle(item)]
+        known = {item.nodeid: durations[item.nodeid] for item in busy if item.nodeid in durations}
+        groups = Algorithms.least_duration.value(self.count, busy, known)
+        mine = {id(item) for item in groups[self.index - 1].selected}
+        spare = sorted((item for item in items if idle(item)), key=lambda item: item.nodeid)
+        mine |= {id(item) for rank, item in enumerate(spare) if rank % self.count == self.index - 1}
+        kept = [item for item in items if id(item) in mine]
+        dropped = [item for item in items if id(item) not in mine]
         return kept, dropped
 
     def as_dict(self) -> dict:

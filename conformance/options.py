@@ -1,9 +1,10 @@
 """Command-line options of the suite, validated into one Selection (a bad value is a usage error)."""
 
+import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,8 @@ class Selection:
     registry: Registry
     report_dir: Path
     shard: Shard | None = None
+    #: seconds each cell took in an earlier run, by test id (test name and parameters)
+    shard_durations: dict[str, float] = field(default_factory=dict)
     threads: int | None = None
     example_db: Path | None = None
     example_db_read_only: bool = False
@@ -146,6 +149,13 @@ def add_options(parser) -> None:
         help="run shard K of N (K/N): N shards together run every cell of the selection once",
     )
     farm.addoption(
+        "--shard-durations",
+        default=None,
+        metavar="REPORT",
+        help="an earlier run's report.json (or its directory): --shard shares the cells out by "
+        "the durations it recorded (default: every cell that will run counts the same)",
+    )
+    farm.addoption(
         "--threads",
         default=None,
         help="framework threads per process (default: usable CPUs / workers)",
@@ -234,6 +244,24 @@ def _example_db(text: str | None, read_only: bool, seed) -> Path | None:
     return path
 
 
+def _durations(text: str | None, shard: Shard | None) -> dict[str, float]:
+    """Cell durations from an earlier report, by test id (what follows the node id's `::`)."""
+    if text is None:
+        return {}
+    if shard is None:
+        raise OptionError("--shard-durations: it shares cells out among shards; give --shard K/N")
+    path = Path(text)
+    found = path / "report.json" if path.is_dir() else path
+    try:
+        cells = json.loads(found.read_text())["cells"]
+        return {c["nodeid"].rpartition("::")[2]: float(c["duration_s"]) for c in cells}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OptionError(
+            f"--shard-durations: {text} is not a report.json of this suite (or a directory "
+            f"holding one): {exc}"
+        ) from None
+
+
 DEVICE = re.compile(r"cpu(:\d+)?|cuda(:\d+)?")
 
 
@@ -294,6 +322,7 @@ def parse(getoption) -> Selection:
         )
         registry = Registry.load(getoption("divergences")).with_subjects(subjects)
         shard = Shard.parse(getoption("shard")) if getoption("shard") else None
+        shard_durations = _durations(getoption("shard_durations"), shard)
     except (ValueError, RegistryError) as exc:
         raise OptionError(str(exc)) from None
     return Selection(
@@ -304,6 +333,7 @@ def parse(getoption) -> Selection:
         registry=registry,
         report_dir=Path(getoption("report_dir")),
         shard=shard,
+        shard_durations=shard_durations,
         threads=_cap("--threads", getoption("threads")),
         example_db=_example_db(
             getoption("example_db"),

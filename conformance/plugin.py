@@ -167,11 +167,19 @@ def pytest_keyboard_interrupt(excinfo):
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
 def pytest_collection_modifyitems(config, items):
-    """Keep this shard's cells (--shard K/N); the rest are deselected, as -k does."""
-    shard = selection(config).shard
-    if shard is None:
+    """Keep this shard's cells (--shard K/N): an even share of those that will run, by their
+    durations in --shard-durations' report where given; the rest are deselected, as -k does."""
+    sel = selection(config)
+    if sel.shard is None:
         return
-    kept, dropped = shard.split(items)
+    durations = {
+        item.nodeid: sel.shard_durations[test_id(item.nodeid)]
+        for item in items
+        if test_id(item.nodeid) in sel.shard_durations
+    }
+    kept, dropped = sel.shard.split(
+        items, durations, lambda item: _subjects(item) is None or skip_reason(item) is not None
+    )
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
@@ -322,19 +330,26 @@ def caps(request, cell) -> Caps:
 def cell(request) -> Cell:
     """The record of this cell; skips, saying why, when a subject cannot run its dtype or device."""
     record = request.node.stash[CELL] = build_cell(request.node)
-    prop = cell_property(request.node)
-    if prop.special_values and not selection(request.config).special_values:
-        record.skip_reason = "special values are opt-in: pass --special-values"
-    for subject in _subjects(request.node) or ():
-        reason = subject.cannot_run(record.dtype, record.device)
-        if reason:
-            reason = f"{subject.label} on {record.device}: {reason}"
-        else:
-            reason = next(filter(None, map(subject.lacks, prop.needs)), None)
-        record.skip_reason = record.skip_reason or reason
+    record.skip_reason = skip_reason(request.node)
     if record.skip_reason:
         pytest.skip(record.skip_reason)
     return record
+
+
+def skip_reason(item) -> str | None:
+    """Why a cell's item will not run (an opt-in category not asked for, a subject that cannot
+    run its dtype or device, or lacks a method the property needs), or None."""
+    prop, params = cell_property(item), item.callspec.params
+    if prop.special_values and not selection(item.config).special_values:
+        return "special values are opt-in: pass --special-values"
+    for subject in _subjects(item) or ():
+        reason = subject.cannot_run(params["dtype"], params["device"])
+        if reason:
+            return f"{subject.label} on {params['device']}: {reason}"
+        reason = next(filter(None, map(subject.lacks, prop.needs)), None)
+        if reason:
+            return reason
+    return None
 
 
 def _last_line(text: str) -> str | None:
@@ -410,6 +425,12 @@ def failure_text(record: dict, report_dir) -> str:
 def case_shape(case: dict) -> tuple[int, ...]:
     """x's shape from a case summary."""
     return (*case["leading_shape"], case["in_features"])
+
+
+def test_id(nodeid: str) -> str:
+    """A cell's test name and parameters, the same wherever the suite is collected from (its
+    node id's path is relative to the run's root directory)."""
+    return nodeid.rpartition("::")[2]
 
 
 def parse_nodeid(nodeid: str) -> tuple[str, str, str, str] | None:

@@ -2,13 +2,15 @@
 
 import hashlib
 import importlib
+import json
 import os
+import subprocess
 import sys
 
 import pytest
 
 from conformance.farm import unimportable, usable_cpus
-from tests.conftest import node
+from tests.conftest import ROOT, node
 
 FORWARD = node("forward_within_bound", "torch", "float32")
 PLANTED = (
@@ -72,3 +74,38 @@ def test_a_module_no_subject_uses_is_unimportable_only_while_the_frameworks_impo
     with unimportable((name,)), pytest.raises(ImportError):
         importlib.import_module(name)
     assert importlib.import_module(name).__name__ == name
+
+
+def collected(*args: str) -> list[str]:
+    """The node ids `pytest --co` selects with these options."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:randomly", *args],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return [line for line in out.splitlines() if "::" in line]
+
+
+def runs_here(nodeid: str) -> bool:
+    """Whether a cell of the default selection runs on this machine (no GPU, special values off;
+    NOTSET: the cross-device property's empty parametrization)."""
+    return not any(p in nodeid for p in ("cuda", "NOTSET", "nan_and_inf", "subnormals"))
+
+
+def test_shards_share_out_the_cells_that_will_run_evenly():
+    """Cells that will skip (the cuda:0 slots without a GPU, opt-in special values) cost nothing:
+    each of four shards gets a quarter of the cells that run, give or take one."""
+    shards = [collected("--dtypes", "float32", "--shard", f"{k}/4") for k in range(1, 5)]
+    running = [sum(map(runs_here, ids)) for ids in shards]
+    assert max(running) - min(running) <= 1, running
+    assert sorted(n for ids in shards for n in ids) == sorted(collected("--dtypes", "float32"))
+
+
+def test_shards_follow_the_durations_an_earlier_report_recorded(tmp_path):
+    """With --shard-durations, a cell that took as long as all the others together gets a shard
+    to itself (pytest-split's least-duration algorithm)."""
+    every = [n for n in collected("--dtypes", "float32", "--devices", "cpu") if runs_here(n)]
+    heavy = every[0]
+    cells = [{"nodeid": n, "duration_s": len(every) if n == heavy else 1.0} for n in every]
+    (tmp_path / "report.json").write_text(json.dumps({"cells": cells}))
+    args = ("--dtypes", "float32", "--devices", "cpu", f"--shard-durations={tmp_path}")
+    first, second = (collected(*args, "--shard", f"{k}/2") for k in (1, 2))
+    alone = first if heavy in first else second
+    assert [n for n in alone if runs_here(n)] == [heavy], alone

@@ -68,6 +68,9 @@ def test_merged_shards_give_the_verdicts_of_the_unsharded_run(runs, tmp_path):
     assert merged["run"]["complete"] and merged["run"]["missing_shards"] == []
     assert {"junit.xml", "summary.md", "report.html"} <= {p.name for p in out.iterdir()}
     assert cli("show", out / "report.json").returncode == 0
+    # the gate compares a merged report with an unsharded run of the same selection
+    gate = cli("diff", runs["whole"].report_dir, out)
+    assert gate.returncode == 0 and gate.stdout.endswith("verdict: no regression\n"), gate
 
 
 def test_a_missing_shard_leaves_the_merge_incomplete(runs, tmp_path):
