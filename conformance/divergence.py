@@ -16,6 +16,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from conformance.core.observation import Code, Observation, Quantity
+from conformance.farm import ISA_LEVELS
 
 #: what a cell's subjects run on, per device (see Subject.runtimes)
 RuntimesOf = Callable[[str], tuple[str, ...]] | None
@@ -24,7 +25,7 @@ DEFAULT_PATH = Path(__file__).with_name("divergences.toml")
 REQUIRED = ("id", "title", "what", "observations", "evidence")
 #: an entry names the subjects it covers, the runtimes it covers, or both
 WHO = ("subjects", "runtimes")
-OPTIONAL = (*WHO, "properties", "dtypes", "devices", "modes", "quantities")
+OPTIONAL = (*WHO, "properties", "dtypes", "devices", "modes", "quantities", "isas")
 EVERYTHING = ("*",)
 
 
@@ -48,17 +49,27 @@ class Divergence:
     devices: tuple[str, ...] = EVERYTHING
     modes: tuple[str, ...] = EVERYTHING
     quantities: tuple[str, ...] = EVERYTHING
+    #: the instruction-set levels it was seen at (ISA_LEVELS: baseline, avx2, avx512,
+    #: avx512_bf16): a behaviour of the CPU's kernels, met only on such a CPU
+    isas: tuple[str, ...] = EVERYTHING
 
     @property
     def codes(self) -> frozenset[Code]:
         return frozenset(Code(o.split(":")[0]) for o in self.observations)
 
     def applies(
-        self, prop, subject: str, dtype: str, device: str, runtimes: tuple[str, ...] = ()
+        self,
+        prop,
+        subject: str,
+        dtype: str,
+        device: str,
+        runtimes: tuple[str, ...] = (),
+        isa: str | None = None,
     ) -> bool:
         """Whether a cell (a Property x subject x dtype x device, its subjects running on
-        `runtimes` there) can reach this divergence: the entry names the subject's label (its
-        mode aside: torch@compile is torch in mode compile) or one of those runtimes, and the mode."""
+        `runtimes` there, on a CPU of instruction-set level `isa`) can reach this divergence:
+        the entry names the subject's label (its mode aside: torch@compile is torch in mode
+        compile) or one of those runtimes, and the mode (and, on the CPU, the level)."""
         named = prop.name in self.properties or (
             self.properties == EVERYTHING and bool(self.codes & prop.shows)
         )
@@ -72,6 +83,11 @@ class Divergence:
             )
             and any(fnmatchcase(dtype, p) for p in self.dtypes)
             and any(fnmatchcase(device, p) for p in self.devices)
+            and (
+                isa is None
+                or not device.startswith("cpu")
+                or any(fnmatchcase(isa, p) for p in self.isas)
+            )
         )
 
     def explains(self, code: Code, observation: Observation) -> bool:
@@ -122,16 +138,24 @@ class Registry:
         return cls(entries, where)
 
     def applicable(
-        self, prop, subject: str, dtype: str, device: str, runtimes: RuntimesOf = None
+        self,
+        prop,
+        subject: str,
+        dtype: str,
+        device: str,
+        runtimes: RuntimesOf = None,
+        isa: str | None = None,
     ) -> tuple[Divergence, ...]:
         """The entries a cell can reach (a cross-device cell compares with the CPU too);
-        `runtimes(device)`: what the cell's subjects run on there (Subject.runtimes)."""
+        `runtimes(device)`: what the cell's subjects run on there (Subject.runtimes); `isa`: the
+        CPU's instruction-set level (None: any)."""
         devices = (device, "cpu") if prop.cross_device else (device,)
         return tuple(
             e
             for e in self.entries
             if any(
-                e.applies(prop, subject, dtype, d, runtimes(d) if runtimes else ()) for d in devices
+                e.applies(prop, subject, dtype, d, runtimes(d) if runtimes else (), isa)
+                for d in devices
             )
         )
 
@@ -186,7 +210,11 @@ def _entry(where: str, index: int, item) -> Divergence:
     wrong = [c for c in codes if c not in set(Code)]
     if wrong:
         raise RegistryError(f"{label} names unknown observations {wrong}; valid: {', '.join(Code)}")
-    for key, valid in (("properties", PROPERTIES), ("quantities", [q.value for q in Quantity])):
+    for key, valid in (
+        ("properties", PROPERTIES),
+        ("quantities", [q.value for q in Quantity]),
+        ("isas", tuple(ISA_LEVELS)),
+    ):
         unknown = sorted(set(lists[key]) - set(valid) - set(EVERYTHING))
         if unknown:
             raise RegistryError(f"{label} names unknown {key} {unknown}; valid: {', '.join(valid)}")

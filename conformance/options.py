@@ -12,7 +12,7 @@ import pytest
 from conformance.core.contract import TF32_POLICIES
 from conformance.core.formats import ALL_DTYPES, DTYPES, POLICIES
 from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
-from conformance.farm import Shard
+from conformance.farm import Shard, cpu_isa
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
 from conformance.subjects.keras_dense import BACKENDS
 from strategies import Caps
@@ -51,6 +51,8 @@ class Selection:
     shapes: int = 0
     #: the subjects as cells run them: each in each selected mode it has (--modes)
     cell_subjects: tuple[Subject, ...] = ()
+    #: the instruction-set level the CPU's kernels use here (conformance.farm.cpu_isa)
+    isa: str = "baseline"
 
     def selects(self, device: str) -> bool:
         """Whether --devices selects `device` (every device when it was not given)."""
@@ -345,6 +347,7 @@ def parse(getoption) -> Selection:
         tf32=_choices("--tf32", getoption("tf32"), TF32_POLICIES)[0],
         shapes=_count("--shapes", getoption("shapes")),
         cell_subjects=_in_modes(subjects, getoption("modes")),
+        isa=cpu_isa(),
     )
 
 

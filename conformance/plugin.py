@@ -293,7 +293,9 @@ def build_cell(item) -> Cell:
     prop, subjects = cell_property(item), _subjects(item) or ()
     label = " vs ".join(s.label for s in subjects)
     dtype, device = params["dtype"], params["device"]
-    divergences = sel.registry.applicable(prop, label, dtype, device, runtimes_of(subjects, dtype))
+    divergences = sel.registry.applicable(
+        prop, label, dtype, device, runtimes_of(subjects, dtype), sel.isa
+    )
     cell = Cell(prop.name, label, dtype, device, divergences, sel.tf32)
     cell.describe_contracts(subjects)
     if sel.shapes and any(s.compiles_per_shape for s in subjects):

@@ -223,19 +223,20 @@ def _exact(reference, contract) -> tuple:
 _FITS = {
     Code.FLOAT32_EVALUATION: "a float32 evaluation",
     Code.TF32: "TF32 operands",
+    Code.DIRECTED_ROUNDING: "results rounded in one direction (toward zero, say), not to nearest",
     Code.REDUCED_ACCUMULATION: "accumulation in {compute}",
     Code.FLUSH_TO_ZERO: "subnormal operands read as zero",
 }
 
 
 def _describe(codes: frozenset[Code], label: str, dtype: str) -> str:
-    """What a result past its bound fits: "gives a forward result past its float32 bound that
-    fits TF32 operands" (empty without codes)."""
+    """What a result past its bound fits: "has its forward past its float32 bound; that fits
+    TF32 operands" (empty without codes)."""
     if not codes:
         return ""
     compute = compute_format(dtype).name  # a policy accumulates in its compute format
     fits = " with ".join(_FITS[c].format(compute=compute) for c in ARITHMETIC if c in codes)
-    return f"gives a {label} result past its {dtype} bound that fits {fits}"
+    return f"has its {label} past its {dtype} bound; that fits {fits}"
 
 
 def gradients(cell: Cell, subject: Subject, case: Case, upstream: np.ndarray):

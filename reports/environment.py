@@ -4,6 +4,7 @@ import json
 import os
 import platform
 
+from conformance.farm import cpu_flags, cpu_isa
 from reports.versions import versions
 
 #: CPU features that change which kernels the frameworks pick (and so their rounding and flushing)
@@ -18,24 +19,29 @@ CPU_FLAGS = (
     "asimd",
     "sve",
 )
+#: environment variables that lower the instruction sets the frameworks' CPU kernels use
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS")
 
 
 def cpu() -> dict:
-    """CPU model and the relevant feature flags, from /proc/cpuinfo where there is one."""
-    model, flags = platform.processor() or platform.machine(), set()
+    """CPU model, the feature flags that change kernels, the instruction-set level oneDNN's
+    kernels use here (registry entries may name it), and the variables that lowered it."""
+    model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() in ("flags", "Features"):
-                    flags.update(value.split())
+            model = next(
+                (v.strip() for k, _, v in map(lambda line: line.partition(":"), f)
+                 if k.strip() == "model name"),
+                model,
+            )  # fmt: skip
     except OSError:
         pass
+    flags = cpu_flags()
     return {
         "model": model,
         "flags": [f for f in CPU_FLAGS if f in flags],
+        "isa": cpu_isa(flags),
+        "isa_caps": {name: os.environ[name] for name in ISA_CAPS if name in os.environ},
         "logical_cpus": os.cpu_count(),
     }
 

@@ -87,7 +87,7 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
             ]
     from conformance.cell import Cell, SubjectFailure
     from conformance.divergence import Registry, RegistryError
-    from conformance.farm import prepare_process
+    from conformance.farm import cpu_isa, prepare_process
     from conformance.properties import PROPERTIES
     from conformance.subjects import SubjectError, resolve, runtimes_of
 
@@ -111,7 +111,7 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
         label,
         dtype,
         device,
-        registry.applicable(prop, label, dtype, device, runtimes_of(subjects, dtype)),
+        registry.applicable(prop, label, dtype, device, runtimes_of(subjects, dtype), cpu_isa()),
         meta["tf32"],
     )
     try:

@@ -120,6 +120,28 @@ class HalfAccumulation(_Planted):
         return total if bias is None else total + bias
 
 
+class TruncatedBfloat16Matmul(_Planted):
+    """bfloat16 x W^T summed in float32 and rounded toward zero (truncated) to bfloat16, the bias
+    then added and rounded to nearest: what TensorFlow's bfloat16 matmul does on CPUs without
+    AVX512-BF16, in a subject the registry says nothing about."""
+
+    name = "planted-bfloat16-truncated"
+
+    def forward(self, layer, x):
+        import torch
+
+        weight, bias = self.read(layer)
+        if weight.dtype != ml_dtypes.bfloat16:
+            return super().forward(layer, x)
+        flat = host(x).astype(np.float32)
+        total = (flat @ weight.astype(np.float32).T).astype(np.float32)
+        bits = torch.from_numpy(total).view(torch.int32) & -65536  # the low 16 bits cut
+        y = bits.view(torch.float32).numpy().astype(ml_dtypes.bfloat16)
+        if bias is None:
+            return y
+        return (y.astype(np.float32) + bias.astype(np.float32)).astype(ml_dtypes.bfloat16)
+
+
 class BatchingBugFromRank3(_Planted):
     """For x of rank >= 3 the leading dims are flattened in the wrong order."""
 
@@ -578,6 +600,7 @@ PLANTED = {
     BiasAddedTwice: ("forward_within_bound", ("float16", "float32", "mixed_float16")),
     Float32ThroughFloat16: ("forward_within_bound", ("float32",)),
     HalfAccumulation: ("forward_within_bound", ("float16",)),
+    TruncatedBfloat16Matmul: ("forward_within_bound", ("bfloat16",)),
     SecondDeviceDropsBias: ("device_agrees_with_cpu", ("float32",)),
     BatchingBugFromRank3: (
         "leading_shape_equals_flattened_batch",

@@ -10,8 +10,15 @@ from hypothesis import strategies as st
 
 from conformance.core import oracle
 from conformance.core.budget import assess, limit
-from conformance.core.contract import cpu_contract, gamma
-from conformance.core.formats import DTYPES, FORMATS, POLICIES, TF32_U, compute_format
+from conformance.core.contract import cpu_contract, directed_rounding, gamma
+from conformance.core.formats import (
+    DTYPES,
+    FORMATS,
+    POLICIES,
+    TF32_U,
+    compute_format,
+    variable_format,
+)
 from strategies import Caps, cases
 from tests.emulated_gpu import tf32
 
@@ -22,11 +29,21 @@ def budget(got: np.ndarray, reference, contract) -> float:
     return assess(got, reference.value, limit(reference, contract), contract.dtype).budget_used
 
 
-def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=False):
+def truncate(values: np.ndarray, fmt) -> np.ndarray:
+    """`values` (float32 or float64) rounded toward zero to `fmt`: the bits below its precision cut."""
+    wide = np.asarray(values, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        near = wide.astype(fmt.numpy).astype(np.float64)
+        below = np.nextafter(near.astype(fmt.numpy), np.zeros((), fmt.numpy)).astype(np.float64)
+    return np.where(np.abs(near) > np.abs(wide), below, near).astype(fmt.numpy)
+
+
+def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=False, to_out=None):
     """y = x W^T + b as an implementation might run it: one product and one add at a time in `acc`.
 
     order=-1 sums backwards; split_bias rounds the matmul to `out` before adding the bias (and
-    rounds again after, like Keras' separate bias op); flush sets tiny results to zero.
+    rounds again after, like Keras' separate bias op); flush sets tiny results to zero; `to_out`
+    rounds the accumulated matmul to `out` (default: to nearest).
     """
     out = FORMATS[dtype].numpy
     xa, wa = (
@@ -38,7 +55,7 @@ def accumulate(x, weight, bias, acc, dtype, *, order=1, split_bias=False, flush=
         total = (total + (xa[:, i : i + 1] * wa[:, i]).astype(acc)).astype(acc)
     if bias is not None and not split_bias:
         total = (total + bias.astype(acc)).astype(acc)
-    y = total.astype(out)
+    y = total.astype(out) if to_out is None else to_out(total, FORMATS[dtype])
     if bias is not None and split_bias:
         y = (y.astype(acc) + bias.astype(acc)).astype(out)
     if flush:
@@ -133,6 +150,46 @@ def test_a_policy_cast_then_computed_stays_within_its_bound(policy, variant, dat
         got = accumulate(*cast, np.float32, compute.name, **variant)
     assert got.dtype == compute.numpy
     assert budget(got, reference, cpu_contract(policy)) <= 1
+
+
+def wide_signed(rng, shape) -> np.ndarray:
+    """Values of either sign over seven binades (as the wide-exponents family draws them)."""
+    values = rng.uniform(1, 2, shape) * np.exp2(rng.integers(-3, 4, shape))
+    return values * np.where(rng.integers(0, 2, shape) == 1, -1.0, 1.0)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "mixed_bfloat16"])
+def test_a_truncated_matmul_with_a_separate_bias_fits_directed_rounding_only(dtype):
+    """TensorFlow's bfloat16 matmul on AVX2 CPUs: a float32 sum truncated to bfloat16, the bias
+    then added and rounded to nearest. On this case (4 terms; seed 11 of the construction) it
+    leaves the round-to-nearest bound (sharp) and stays within the directed-rounding one."""
+    rng = np.random.default_rng(11)
+    n = int(rng.integers(1, 24))  # 4
+    bf16, stored = FORMATS["bfloat16"].numpy, variable_format(dtype).numpy
+    x, weight, bias = (
+        wide_signed(rng, shape).astype(bf16).astype(stored) for shape in ((4, n), (3, n), (3,))
+    )
+    reference = oracle.linear(x, weight, bias, dtype)
+    cast = [a.astype(bf16) for a in (x, weight, bias)]
+    got = accumulate(*cast, np.float32, "bfloat16", split_bias=True, to_out=truncate)
+    contract = cpu_contract(dtype)
+    assert budget(got, reference, contract) > 1
+    assert budget(got, reference, directed_rounding(contract)) <= 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("split_bias", [False, True], ids=["fused", "split-bias"])
+@DRAWN
+@given(data=st.data())
+def test_results_rounded_toward_zero_stay_within_the_directed_rounding_bound(
+    dtype, split_bias, data
+):
+    case = data.draw(cases(dtype, "cpu", Caps(max_features=24, max_rows=16)))
+    reference = oracle.linear(case.x, case.weight, case.bias, dtype)
+    with np.errstate(under="ignore"):
+        got = accumulate(case.x, case.weight, case.bias, accumulator(dtype), dtype,
+                         split_bias=split_bias, to_out=truncate)  # fmt: skip
+    assert budget(got, reference, directed_rounding(cpu_contract(dtype))) <= 1
 
 
 def test_mixed_float16_computed_from_bfloat16_operands_fails_its_bound():

@@ -78,6 +78,7 @@ def test_an_entry_explains_its_codes_details_quantities_and_devices():
         (entry().replace('["torch"]', '"torch"'), "must be non-empty lists of strings"),
         (entry(properties='["weight_round_trip_is_bit_exact"]'), "cannot show tf32"),
         (entry(quantities='["momentum"]'), "names unknown quantities"),
+        (entry(isas='["sse2"]'), r"names unknown isas \['sse2'\]; valid: baseline, avx2"),
         (entry().replace("title", "headline"), r"unknown keys \['headline'\]"),
     ],
     ids=[
@@ -86,6 +87,7 @@ def test_an_entry_explains_its_codes_details_quantities_and_devices():
         "subjects not a list",
         "property cannot show it",
         "unknown quantity",
+        "unknown instruction set",
         "unknown key",
     ],
 )
@@ -208,3 +210,32 @@ def test_an_entry_reaches_a_subject_in_every_mode_unless_it_names_modes():
     assert ids("torch") == {"torch-input-dtype"}  # eager: not the compile-only entry
     assert ids("torch@compile") == {"torch-input-dtype", "torch-compile-one-input-promotes"}
     assert ids("keras/tensorflow@xla") == ids("keras/tensorflow")
+
+
+def test_an_entry_that_names_instruction_sets_reaches_cpus_of_those_only():
+    """A behaviour of the CPU's kernels is registered for the instruction-set levels it was seen
+    at: TensorFlow's truncated bfloat16 matmul where oneDNN has no native bfloat16 (AVX2), torch's
+    oneDNN flush where it has (AVX512-BF16, AMX); a GPU device is never held to a CPU's level."""
+    registry = Registry.load()
+    forward = PROPERTIES["forward_within_bound"]
+
+    def reached(label, dtype, device, isa):
+        found = registry.applicable(forward, label, dtype, device, runtimes_for(label), isa)
+        return {e.id for e in found}
+
+    keras = "keras/tensorflow"
+    assert "tf-bfloat16-truncated" in reached(keras, "bfloat16", "cpu", "avx2")
+    assert "tf-bfloat16-truncated" not in reached(keras, "bfloat16", "cpu", "avx512_bf16")
+    assert "torch-bfloat16-ftz" in reached("torch", "bfloat16", "cpu", "avx512_bf16")
+    assert "torch-bfloat16-ftz" not in reached("torch", "bfloat16", "cpu", "avx2")
+
+
+def test_the_cpu_level_comes_from_its_flags_lowered_by_onednn_max_cpu_isa():
+    from conformance.farm import cpu_isa
+
+    avx512 = {"avx2", "fma", "avx512f"}
+    assert cpu_isa(set(), "") == "baseline" and cpu_isa({"avx2", "fma"}, "") == "avx2"
+    assert cpu_isa(avx512, "") == "avx512" and cpu_isa(avx512 | {"amx_bf16"}, "") == "avx512_bf16"
+    assert cpu_isa(avx512 | {"avx512_bf16"}, "AVX2") == "avx2"  # an AVX2 runner's kernels
+    assert cpu_isa(avx512 | {"avx512_bf16"}, "avx512_core") == "avx512"
+    assert cpu_isa({"avx2", "fma"}, "AVX512_CORE_BF16") == "avx2"  # a cap never raises it

@@ -106,14 +106,14 @@ def test_reproducer_of_a_reduced_precision_failure_compares_against_the_oracle(
     """A result that fits only float16 accumulation fails as such, and its reproducer rechecks it."""
     (cell,) = planted_run.cells(subject="planted-half-accumulation", dtype="float16")
     assert (
-        "gives a forward result past its float16 bound that fits accumulation in float16"
+        "has its forward past its float16 bound; that fits accumulation in float16"
         in cell["failure"]["message"]
     )
     script = planted_run.report_dir / cell["failure"]["reproducer"]["script"]
     replay = subprocess.run([sys.executable, script], capture_output=True, text=True, check=False)
     assert replay.returncode == 1, replay.stdout + replay.stderr
     assert (
-        "STILL FAILING: planted-half-accumulation gives a forward result past its float16 bound"
+        "STILL FAILING: planted-half-accumulation has its forward past its float16 bound"
         in replay.stdout
     )
     assert "recorded result" in replay.stdout

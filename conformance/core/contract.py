@@ -65,6 +65,9 @@ class Contract:
     #: smallest normal (0, 0 without a policy)
     u_cast: float = 0.0
     eta_cast: float = 0.0
+    #: how results are rounded to their format: "nearest" (IEEE's default: errors up to half a
+    #: unit in the last place) or "directed" (toward zero, say: up to a whole unit)
+    rounding: str = "nearest"
 
     @property
     def reads_exactly(self) -> bool:
@@ -202,6 +205,22 @@ def float32_evaluation(float32: Contract) -> Callable[[Contract], Contract | Non
     return evaluate
 
 
+def directed_rounding(contract: Contract) -> Contract | None:
+    """The same contract rounding its result in one direction (toward zero, say) rather than to
+    nearest: the output's unit roundoff, and the accumulation's where it accumulates in the
+    output format, doubled (a whole unit in the last place); None when it already does."""
+    if contract.rounding == "directed":
+        return None
+    same = contract.u_acc == contract.u_out
+    return replace(
+        contract,
+        rounding="directed",
+        u_out=2 * contract.u_out,
+        u_acc=2 * contract.u_acc if same else contract.u_acc,
+        basis=f"{contract.basis}; results rounded in one direction, not to nearest",
+    )
+
+
 def reduced_accumulation(contract: Contract) -> Contract | None:
     """The same contract accumulating in the output format, or None when it already does."""
     if contract.u_out <= contract.u_acc:
@@ -277,6 +296,7 @@ def judgement(contract: Contract, float32: Contract, tf32_policy: str) -> Judgem
     looser = {
         Code.FLOAT32_EVALUATION: float32_evaluation(float32),
         **tf32,
+        Code.DIRECTED_ROUNDING: directed_rounding,
         Code.REDUCED_ACCUMULATION: reduced_accumulation,
         Code.FLUSH_TO_ZERO: flush_to_zero,
     }

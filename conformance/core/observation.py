@@ -15,6 +15,7 @@ class Code(StrEnum):
 
     FLOAT32_EVALUATION = "float32-evaluation"
     TF32 = "tf32"
+    DIRECTED_ROUNDING = "directed-rounding"
     REDUCED_ACCUMULATION = "reduced-accumulation"
     FLUSH_TO_ZERO = "flush-to-zero"
     RESULT_DTYPE = "result-dtype"
@@ -31,6 +32,8 @@ DESCRIPTIONS = {
     "(operands, sums and result rounded to float32)",
     Code.TF32: "a float32 result past its bound that fits TF32 operands (10 fraction bits; "
     "subnormal operands may read as zero)",
+    Code.DIRECTED_ROUNDING: "a result past its bound that fits rounding in one direction "
+    "(toward zero, say): errors up to a whole unit in the last place of the result, not half",
     Code.REDUCED_ACCUMULATION: "a float16 or bfloat16 result past its bound that fits "
     "accumulation in its own format (a kernel that rounds each product to it fits too)",
     Code.FLUSH_TO_ZERO: "a result past its bound that fits subnormal operands read as zero "
@@ -53,6 +56,7 @@ DESCRIPTIONS = {
 ARITHMETIC = (
     Code.FLOAT32_EVALUATION,
     Code.TF32,
+    Code.DIRECTED_ROUNDING,
     Code.REDUCED_ACCUMULATION,
     Code.FLUSH_TO_ZERO,
 )

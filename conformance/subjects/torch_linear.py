@@ -180,6 +180,7 @@ class TorchLinear(Subject):
         matmul = torch.backends.cuda.matmul
         return {
             "build": [line.strip(" -") for line in show if any(k in line for k in keys)],
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "cuda_matmul_allow_tf32": matmul.allow_tf32,
             "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
