@@ -1,6 +1,7 @@
 """report.json and the files beside it: schema, contents, JUnit, Markdown, HTML, reproducers,
 and what a crashed worker or an interrupted run leaves behind."""
 
+import html
 import json
 import math
 import re
@@ -12,6 +13,7 @@ from collections import Counter
 
 import pytest
 
+from reports.html import render
 from reports.report import SCHEMA_VERSION, TOOL, load, validate, write_atomic
 from tests.conftest import verdict_of
 
@@ -244,6 +246,43 @@ def test_html_report_renders_in_a_headless_browser(planted_run, tmp_path, screen
     assert verdict < dom.index("Conformance matrix")
     assert "DIFFER" in dom[verdict : dom.index("</p>", verdict)]
     assert "forward_within_bound" in dom and "…" not in dom  # names are never cut
+    page = (planted_run.report_dir / "report.html").read_text()
+    layout = measured(page, WIDTHS[screen], tmp_path)
+    assert layout["labels"] and layout["smallest_label_px"] >= 10, layout  # readable labels
+    assert layout["wrapped_ids"] == [], layout  # registry ids stay on one line
+    if screen == "laptop":  # a run of two subjects in every dtype: no column cut off
+        two = {"torch", "planted-bias-twice"}
+        data = {**planted_run.report, "cells": [c for c in planted_run.report["cells"]
+                                                if c["subject"] in two]}  # fmt: skip
+        data["options"] = {**data["options"], "subjects": sorted(two)}
+        layout = measured(render(data), WIDTHS[screen], tmp_path)
+        assert layout["matrix_right"] <= layout["width"], layout
+
+
+#: measures the page in the browser and leaves the figures in the DOM (for --dump-dom)
+MEASURE = """<script>
+const px = (el) => el.getClientRects()[0].height;  // the first line's height, as rendered
+const matrix = document.querySelector("h3 + .scroll table");
+document.body.dataset.layout = JSON.stringify({
+  width: document.documentElement.clientWidth,
+  matrix_right: matrix.getBoundingClientRect().right,
+  labels: document.querySelectorAll(".plot .label, svg text").length,
+  smallest_label_px: Math.min(...[...document.querySelectorAll(".plot .label, svg text")].map(px)),
+  wrapped_ids: [...document.querySelectorAll("td.id code")]
+    .filter((c) => c.getClientRects().length > 1).map((c) => c.textContent),
+});
+</script>"""
+
+
+def measured(page: str, width: int, tmp_path) -> dict:
+    """Layout figures of a report page at `width` px, measured by headless Chromium."""
+    probe = tmp_path / f"measured-{width}.html"
+    probe.write_text(page.replace("</body>", MEASURE + "</body>"))
+    dom = chromium(f"--window-size={width},2000", "--virtual-time-budget=5000", "--dump-dom",
+                   probe.as_uri(), profile=tmp_path / "profile").stdout  # fmt: skip
+    found = re.search(r'data-layout="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    return json.loads(html.unescape(found[1]))
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
