@@ -79,7 +79,10 @@ def divergences_page(registry: Registry) -> str:
         "(`Subject.divergences`, a file beside its module). An entry reaches every property that can",
         "show one of its codes, and may narrow itself to properties and to quantities",
         f"({', '.join(q.value for q in Quantity)}). A code may carry a detail after a colon",
-        "(`raises:ValueError`). A cell that meets an entry reports *known divergence* (pytest:",
+        "(`raises:ValueError`). A behaviour of a CPU's kernels names the instruction-set levels it",
+        "was seen at (`isas`: `baseline`, `avx2`, `avx512`, `avx512_bf16`, as oneDNN's kernels use",
+        "them on the machine, lowered by `ONEDNN_MAX_CPU_ISA`; the report records the level). A cell",
+        "that meets an entry reports *known divergence* (pytest:",
         "xfailed); an entry no example met is reported as *not reproduced*, which is information:",
         "meeting it can depend on the drawn cases, the machine and its threads.",
         "",
@@ -94,7 +97,7 @@ def divergences_page(registry: Registry) -> str:
             "- "
             + "; ".join(
                 f"{key}: {_where(getattr(e, key))}"
-                for key in ("subjects", "runtimes", "dtypes", "devices", "modes")
+                for key in ("subjects", "runtimes", "dtypes", "devices", "modes", "isas")
                 if getattr(e, key)
             ),
             f"- properties: {_where(e.properties)}; quantities: {_where(e.quantities)}",
