@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     ]
     if args.check:
         for path in stale:
-            print(f"{path} is out of date: run python -m conformance.docs")
+            print(f"{path} is out of date: run {sys.executable} -m conformance.docs")
         return 1 if stale else 0
     for path, text in pages().items():
         path.write_text(text)

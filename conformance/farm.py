@@ -21,13 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypothesis import settings
-from hypothesis.database import (
-    DirectoryBasedExampleDatabase,
-    ExampleDatabase,
-    ReadOnlyDatabase,
-)
-
 SHARD = re.compile(r"(?P<index>[1-9]\d*)/(?P<count>[1-9]\d*)")
 #: thread pools the frameworks size from the environment when they are first imported
 THREAD_ENV = (
@@ -276,6 +269,13 @@ def use_example_database(path: Path, read_only: bool) -> None:
 
     Failures found anywhere are saved there and replayed first on every node; read-only nodes
     (pull-request jobs) replay them but save nothing."""
+    from hypothesis import settings
+    from hypothesis.database import (
+        DirectoryBasedExampleDatabase,
+        ExampleDatabase,
+        ReadOnlyDatabase,
+    )
+
     database: ExampleDatabase = DirectoryBasedExampleDatabase(str(path))
     if read_only:
         database = ReadOnlyDatabase(database)

@@ -6,17 +6,20 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from strategies import Caps
+
+from conformance.core.caps import CAP_ENV, DEFAULT_CAPS
 from conformance.core.contract import TF32_POLICIES
 from conformance.core.formats import ALL_DTYPES, DTYPES, POLICIES
 from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
 from conformance.farm import Shard, cpu_isa
 from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
 from conformance.subjects.keras_dense import BACKENDS
-from strategies import Caps
-from strategies.shapes import CAP_ENV
 
 #: the share of examples drawn from the tail of large shapes, by Hypothesis profile (default: 4%)
 TAIL_SHARE = {"thorough": 0.12}
@@ -36,7 +39,7 @@ class Selection:
 
     subjects: tuple[Subject, ...]
     dtypes: tuple[str, ...]
-    caps: Caps
+    caps: "Caps"
     special_values: bool
     registry: Registry
     report_dir: Path
@@ -77,23 +80,23 @@ def add_options(parser) -> None:
     group.addoption(
         "--max-features",
         default=None,
-        help=f"largest in/out features drawn (env {CAP_ENV['max_features']}, default {Caps.max_features})",
+        help=f"largest in/out features drawn (env {CAP_ENV['max_features']}, default {DEFAULT_CAPS['max_features']})",
     )
     group.addoption(
         "--max-rows",
         default=None,
-        help=f"largest product of leading dims drawn (env {CAP_ENV['max_rows']}, default {Caps.max_rows})",
+        help=f"largest product of leading dims drawn (env {CAP_ENV['max_rows']}, default {DEFAULT_CAPS['max_rows']})",
     )
     group.addoption(
         "--large-features",
         default=None,
         help=f"largest in/out features of the tail of large shapes (env {CAP_ENV['large_features']}, "
-        f"default {Caps.large_features})",
+        f"default {DEFAULT_CAPS['large_features']})",
     )
     group.addoption(
         "--large-rows",
         default=None,
-        help=f"most rows of the tail of large shapes (env {CAP_ENV['large_rows']}, default {Caps.large_rows})",
+        help=f"most rows of the tail of large shapes (env {CAP_ENV['large_rows']}, default {DEFAULT_CAPS['large_rows']})",
     )
     group.addoption(
         "--tail",
@@ -314,6 +317,8 @@ def parse(getoption) -> Selection:
         raise OptionError(
             f"--subjects: two subjects share a label ({', '.join(labels)}); give each its own name"
         )
+    from strategies import Caps  # draws with Hypothesis: imported once the suite runs
+
     try:
         caps = Caps.from_env(
             tail=_share("--tail", getoption("tail"), _profile(profile)),

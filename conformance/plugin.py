@@ -6,9 +6,11 @@ under pytest-xdist.
 """
 
 import itertools
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -26,7 +28,7 @@ from conformance.farm import (
     thread_cap,
     use_example_database,
 )
-from conformance.options import SELECTION, Selection
+from conformance.options import SELECTION, OptionError, Selection, parse
 from conformance.properties import PROPERTIES, Property
 from conformance.property import raised_in_subject
 from conformance.reduction import smallest_failure
@@ -49,7 +51,69 @@ def selection(config) -> Selection:
     return config.stash[SELECTION]
 
 
+#: what every profile of the suite shares: examples call real frameworks (first calls warm up)
+#: and a cell fixture accumulates over all examples of its test. No explain phase: a failure
+#: already names the subject, the bound and the element. No target phase: in Hypothesis 6.170 its
+#: hill climbing can re-run one attempt that falls out of step with the strategy without end
+#: (docs/running.md).
+_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "phases": tuple(p for p in Phase if p not in (Phase.explain, Phase.target)),
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+}
+#: warnings a run of the suite shows nobody: the frameworks' own notes, nothing for a user to do
+WARNINGS_NOT_SHOWN = (
+    "ignore::DeprecationWarning:tensorflow.*",
+    "ignore::DeprecationWarning:keras.*",
+    "ignore:Initializing zero-element tensors is a no-op:UserWarning",
+    "ignore:Explicitly requested dtype float64:UserWarning",
+    # JAX narrowing float64 past float32's range: the registered divergence keras-jax-float64
+    "ignore:overflow encountered in cast:RuntimeWarning:jax.*",
+    "ignore:overflow encountered in cast:RuntimeWarning:conformance.subjects.keras_autodiff",
+    # torch.compile's own use of torch.jit
+    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning",
+    # inductor compiling bfloat16 x under float16 autocast (a float-input example): its own note
+    "ignore:bf16 and fp16 are mixed in the scheduler node:UserWarning",
+)
+
+
+def register_profiles(config) -> None:
+    """The suite's Hypothesis profiles (docs/running.md); the default one loaded unless
+    --hypothesis-profile names one (Hypothesis' plugin loads that after this)."""
+    settings.register_profile("dev", max_examples=50, **_COMMON)
+    # builds on Hypothesis' own ci profile (derandomize, no database, print_blob)
+    ci = settings.get_profile("ci")
+    settings.register_profile("ci", parent=ci, max_examples=100, **_COMMON)
+    # long runs explore with fresh randomness; failures still print a reproduce blob
+    settings.register_profile("thorough", max_examples=2500, database=None, **_COMMON)
+    # a quick derandomized pass (the GPU check, backend smoke runs)
+    settings.register_profile("smoke", max_examples=25, derandomize=True, database=None, **_COMMON)
+    if config.getoption("hypothesis_profile") is None:
+        settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
 def pytest_configure(config):
+    """Set up a run of the suite (this plugin is registered only for one: conformance.pytest_plugin):
+    signals first, then profiles, the selection (a bad option is a one-line usage error) and, in
+    a process that runs cells, the frameworks."""
+    if hasattr(config, "workerinput"):
+        signals.ignore_signals()  # xdist workers leave SIGINT and SIGTERM to the controller
+    else:
+        signals.interrupt_on_signals()  # SIGTERM (a CI time-out) ends a run as Ctrl-C does
+    # TensorFlow's C++ notes (the LiteRT converter writes several a conversion); a level the user set stays
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    register_profiles(config)
+    for line in WARNINGS_NOT_SHOWN:
+        config.addinivalue_line("filterwarnings", line)
+    try:
+        config.stash[SELECTION] = parse(config.getoption)
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.addinivalue_line(
         "markers", "special_values: opt-in property over NaN, Inf and subnormal values"
     )
@@ -298,7 +362,7 @@ def build_cell(item) -> Cell:
     )
     cell = Cell(prop.name, label, dtype, device, divergences, sel.tf32)
     cell.describe_contracts(subjects)
-    if sel.shapes and any(s.compiles_per_shape for s in subjects):
+    if sel.shapes and any(s.compiles_shapes() for s in subjects):
         cell.shape_pool = sel.shapes
     return cell
 

@@ -1,4 +1,5 @@
-"""python -m reports: show, merge, diff, replay and render conformance reports.
+"""conformance-reports (or python -m reports): show, merge, diff, replay and render conformance
+reports.
 
 Exit status: 0 success (for diff: nothing regressed), 1 diff found a regression or merge wrote an
 incomplete report (a shard missing, interrupted or crashed), 2 unusable input (one line on stderr
@@ -66,8 +67,15 @@ def html_command(args) -> int:
     return 0
 
 
+def prog() -> str:
+    """How this command was run, as it runs again pasted anywhere: the console script's name
+    (conformance-reports), or this interpreter by its full path with -m reports."""
+    invoked = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return invoked if invoked and invoked != "__main__.py" else f"{sys.executable} -m reports"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=prog(), description=__doc__.splitlines()[0])
     commands = p.add_subparsers(dest="command", required=True)
     c = commands.add_parser("show", help="the verdict of a report, in the terminal")
     c.add_argument("report", help=REPORT)

@@ -289,8 +289,9 @@ class Collector:
         for line in outputs.summary_lines(self.data, report_dir):
             tr.write_line(line)
         reproducers = sum(p.endswith(".py") for p in self.written)
+        scripts = "reproducer" if reproducers == 1 else "reproducers"
         tr.write_line(
-            f"report: {self.written[0]} (and junit.xml, summary.md, report.html, {reproducers} reproducers)"
+            f"report: {self.written[0]} (and junit.xml, summary.md, report.html, {reproducers} {scripts})"
         )
 
 

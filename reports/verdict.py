@@ -48,11 +48,14 @@ def headline(data: dict) -> str:
     examples = sum(c["examples"] for c in passed)
     verb = "passes" if len(passed) == 1 else "pass"
     evidence = f"{_plural(len(passed), 'cell')} {verb} ({_plural(examples, 'example')} within their contracts)"
+    one = len(data["options"]["subjects"]) == 1  # a subject alone is held to the oracle
     if broken:
-        sentence = f"{subjects} DIFFER: {_plural(len(broken), 'cell')} failed (below); {evidence}"
+        differ = "DIFFERS from the oracle" if one else "DIFFER"
+        sentence = f"{subjects} {differ}: {_plural(len(broken), 'cell')} failed (below); {evidence}"
     elif ran:
         where = f"on {_listing(devices)} in {_listing(dtypes)}"
-        sentence = f"{subjects} agree {where}: {evidence}"
+        agree = "agrees with the oracle" if one else "agree"
+        sentence = f"{subjects} {agree} {where}: {evidence}"
     else:
         return f"{subjects}: no cell ran, so nothing was checked"
     known = [d["title"] for d in data["divergences"] if d["status"] == "reproduced"]

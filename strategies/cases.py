@@ -13,7 +13,6 @@ from conformance.core.formats import operand_format, variable_format
 from conformance.core.layout import CONTIGUOUS, WEIGHT_LAYOUTS, Layout, View, applicable
 from strategies.coverage import narrowed, reach, reaching
 from strategies.shapes import (
-    CAP_ENV,
     Caps,
     case_shapes,
     layer_shapes,
@@ -33,7 +32,7 @@ from strategies.values import (
     values,
 )
 
-__all__ = ["CAP_ENV", "Caps", "Case", "cases"]
+__all__ = ["Caps", "Case", "cases"]
 
 #: how a subject receives x: a numpy array, or its framework's own tensor (built in the layout)
 INPUT_KINDS = ("array", "tensor")

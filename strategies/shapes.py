@@ -24,13 +24,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-#: environment variables that set the size caps when no option does
-CAP_ENV = {
-    "max_features": "CONFORMANCE_MAX_FEATURES",
-    "max_rows": "CONFORMANCE_MAX_ROWS",
-    "large_features": "CONFORMANCE_LARGE_FEATURES",
-    "large_rows": "CONFORMANCE_LARGE_ROWS",
-}
+from conformance.core.caps import CAP_ENV, DEFAULT_CAPS
+
 #: at most this many elements in each operand of a tail shape, and multiply-adds in x W^T
 MAX_ELEMENTS = 2**22
 MAX_MACS = 2**22
@@ -42,12 +37,12 @@ class Caps:
     leading dims), the tail's (share of examples, largest features and rows), the longest sum
     its contracts bound usefully, a fixed pool of shapes, and whether its subjects take tensors."""
 
-    max_features: int = 32
-    max_rows: int = 64
+    max_features: int = DEFAULT_CAPS["max_features"]
+    max_rows: int = DEFAULT_CAPS["max_rows"]
     #: the share of examples drawn from the tail of large shapes (0: none)
     tail: float = 0.0
-    large_features: int = 1024
-    large_rows: int = 4096
+    large_features: int = DEFAULT_CAPS["large_features"]
+    large_rows: int = DEFAULT_CAPS["large_rows"]
     #: the longest sum the cell's contracts bound usefully (None: any); the tail stays within it
     longest_sum: int | None = None
     #: draw shapes from a fixed pool of this many (subjects that compile every new shape), or any

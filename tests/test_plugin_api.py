@@ -1,6 +1,10 @@
 """What a plug-in subject's author meets: a method that raises is named, and a case a subject
 declares unsupported is counted and shown, never silently passed."""
 
+import os
+import subprocess
+import sys
+
 from reports.verdict import summary
 from tests.conftest import ROOT
 
@@ -95,3 +99,41 @@ def test_a_parameter_of_the_wrong_shape_is_a_shape_failure_not_a_dtype_observati
     assert "read() gave a weight of shape (" in cell["reason"], cell["reason"]
     assert "the suite loads and reads back weight (out, in) = (" in cell["reason"]
     assert "parameter-dtype" not in cell["reason"]
+
+
+WRONG_READ = """import numpy as np
+
+from conformance.subjects.base import Subject, SubjectProtocol
+
+
+class Wrong(Subject):
+    name = "wrong"
+
+    def read(self, layer: object) -> np.ndarray:  # not (weight, bias)
+        return np.zeros(1)
+
+
+class Right(Subject):
+    name = "right"
+
+    def read(self, layer: object) -> tuple[np.ndarray, np.ndarray | None]:
+        return np.zeros((1, 1)), None
+
+
+check: SubjectProtocol = Right()
+"""
+
+
+def test_a_type_checker_holds_a_plug_in_to_the_subject_signatures(tmp_path):
+    (tmp_path / "port.py").write_text(WRONG_READ)
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports",
+         "--no-incremental", "port.py"],
+        cwd=tmp_path, env={**os.environ, "MYPYPATH": str(ROOT)}, capture_output=True, text=True,
+        check=False, timeout=900,
+    )  # fmt: skip
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    (error,) = [line for line in checked.stdout.splitlines() if ": error:" in line]
+    assert "port.py:9" in error and 'in supertype "conformance.subjects.base.Subject"' in error, (
+        error
+    )

@@ -13,6 +13,7 @@ import importlib.util
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from conformance.core.layout import View
 #: execution modes that compile the layer for each new input shape: their cells draw shapes from a
 #: fixed pool (--shapes), as for a framework that compiles every shape
 COMPILING_MODES = frozenset({"xla", "jit", "compile", "export"})
+#: frameworks built on JAX, which compiles every new shape (XLA): a subject that requires one
+#: draws its shapes from a fixed pool unless it says otherwise (Subject.compiles_per_shape)
+JAX_MODULES = frozenset({"jax", "jaxlib", "flax", "equinox", "haiku"})
 #: what the eager mode assumes (Subject.mode_contract)
 EAGER = "eager: the layer called as it is, each call reading its current weights"
 
@@ -49,8 +53,9 @@ class Subject:
     #: how --subjects named it (a built-in name or module:attr); set when resolved
     spec: str = ""
     #: whether the framework compiles every new input shape: each cell then draws its shapes
-    #: from a fixed pool (--shapes), so that its examples do not each pay a compilation
-    compiles_per_shape: bool = False
+    #: from a fixed pool (--shapes), so that its examples do not each pay a compilation; None
+    #: (the default): whether it runs on JAX (a module in `requires` is one of JAX_MODULES)
+    compiles_per_shape: bool | None = None
     #: a plug-in that takes a built-in's label on purpose (an emulation of it): it inherits the
     #: built-in's registry entries; any other plug-in labelled so is refused
     stands_in: bool = False
@@ -78,11 +83,17 @@ class Subject:
     def mode_suffix(self) -> str:
         return "" if self.mode == "eager" else f"@{self.mode}"
 
+    def compiles_shapes(self) -> bool:
+        """Whether each cell draws its shapes from a fixed pool (`compiles_per_shape`)."""
+        if self.compiles_per_shape is not None:
+            return self.compiles_per_shape
+        return any(module.split(".")[0] in JAX_MODULES for module in self.requires)
+
     def in_mode(self, mode: str) -> "Subject":
         """This subject running in `mode` (one of `modes`): a copy with its own layers."""
         variant = copy.copy(self)
         variant.mode = mode
-        variant.compiles_per_shape = self.compiles_per_shape or mode in COMPILING_MODES
+        variant.compiles_per_shape = self.compiles_shapes() or mode in COMPILING_MODES
         return variant
 
     def mode_contract(self) -> str:
@@ -170,41 +181,45 @@ class Subject:
         return {}
 
     # -- the layer itself -------------------------------------------------------------------
-    def build(self, in_features: int, out_features: int, bias: bool, dtype: str, device: str):
+    def build(
+        self, in_features: int, out_features: int, bias: bool, dtype: str, device: str
+    ) -> Any:
         """A new framework layer with the framework's own default initialisation."""
         raise NotImplementedError
 
-    def load(self, layer, weight: np.ndarray, bias: np.ndarray | None) -> None:
+    def load(self, layer: Any, weight: np.ndarray, bias: np.ndarray | None) -> None:
         """Write canonical weights into the layer, in its own layout."""
         raise NotImplementedError
 
-    def read(self, layer) -> tuple[np.ndarray, np.ndarray | None]:
+    def read(self, layer: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """The layer's parameters in canonical layout and dtype; bias None when it has none."""
         raise NotImplementedError
 
-    def forward(self, layer, x) -> np.ndarray:
+    def forward(self, layer: Any, x: Any) -> np.ndarray:
         """Call the layer on x (..., in), a numpy array in any memory layout (or this subject's own
         tensor, from `tensor`), and return its result on the host as a numpy array."""
         raise NotImplementedError
 
     # -- optional: inputs as the framework's own tensors -------------------------------------
-    def tensor(self, view: View, device: str):
+    def tensor(self, view: View, device: str) -> Any:
         """x as this framework's own tensor on `device`, laid out as `view` says: its base
         converted, then the view operations applied with the framework's own (View.build)."""
         raise NotImplementedError
 
     # -- optional: backward pass and training ---------------------------------------------
-    def gradients(self, layer, x, upstream: np.ndarray):
+    def gradients(
+        self, layer: Any, x: Any, upstream: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """For L = sum(upstream * layer(x)): (dL/dx, dL/dweight (out, in), dL/dbias or None), fresh each call."""
         raise NotImplementedError
 
     def train(
-        self, layer, batches: list[tuple[np.ndarray, np.ndarray]], learning_rate: float
+        self, layer: Any, batches: list[tuple[np.ndarray, np.ndarray]], learning_rate: float
     ) -> None:
         """Plain SGD with the framework's own optimizer: step t on L_t = sum(upstream_t * layer(x_t))."""
         raise NotImplementedError
 
-    def second_derivative(self, layer, x: np.ndarray, upstream: np.ndarray) -> np.ndarray:
+    def second_derivative(self, layer: Any, x: np.ndarray, upstream: np.ndarray) -> np.ndarray:
         """d ||dL/dx||^2 / dweight in canonical layout (out, in), for L = sum(upstream * layer(x))."""
         raise NotImplementedError
 
@@ -216,6 +231,25 @@ class Subject:
 
     def __repr__(self) -> str:
         return f"<subject {self.label}>"
+
+
+class SubjectProtocol(Protocol):
+    """What the suite asks of a subject (docs/subjects.md has each method's contract): the four
+    it needs. `Subject` implements the rest; a plug-in that subclasses it is held to these
+    signatures by a type checker, and `check: SubjectProtocol = MyDense()` states it."""
+
+    name: str
+    requires: tuple[str, ...]
+
+    def build(
+        self, in_features: int, out_features: int, bias: bool, dtype: str, device: str
+    ) -> Any: ...
+
+    def load(self, layer: Any, weight: np.ndarray, bias: np.ndarray | None) -> None: ...
+
+    def read(self, layer: Any) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def forward(self, layer: Any, x: Any) -> np.ndarray: ...
 
 
 def device_parts(device: str) -> tuple[str, str]:

@@ -111,7 +111,7 @@ def keras_runtimes(backend: str, device: str) -> tuple[str, ...]:
         return torch_runtimes(device)
     if backend == "jax":
         return jax_runtimes(device)
-    return ("cublas",) if gpu else ("tensorflow-cpu",)
+    return ("tensorflow-gpu", "cublas") if gpu else ("tensorflow-cpu",)
 
 
 class KerasDense(Subject):
