@@ -10,7 +10,7 @@ the divergence registry's validation, the replay and the docs all read `PROPERTI
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -170,7 +170,7 @@ def within_bound(
     candidates = list(judged.compositions())
     if wrong.any():
         candidates.insert(0, (frozenset(), judged.contract))
-    smallest = None
+    fitting = []
     for codes, contract in candidates:
         c_centre, c_bound = judge(contract)
         flagged = wrong & np.isfinite(c_bound)
@@ -187,10 +187,27 @@ def within_bound(
         if cell.explains(observation):
             cell.deviation(subject.label, observation)
             return
-        smallest = smallest or observation
-    if smallest is None:
+        fitting.append(observation)
+    if not fitting:
         cell.fail(overspent, **evidence)
-    cell.deviation(subject.label, smallest, overspent, **evidence)
+    least = min(len(o.codes) for o in fitting)
+    cell.deviation(
+        subject.label, either([o for o in fitting if len(o.codes) == least]), overspent, **evidence
+    )
+
+
+def either(observations: list[Observation]) -> Observation:
+    """One observation naming every smallest composition a result fits ("that fits accumulation
+    in float16, or results rounded in one direction"): the evidence does not tell them apart."""
+    first, *others = observations
+    if not others:
+        return first
+    fits = [o.text.partition("; that fits ")[2] for o in observations]
+    if not all(fits):  # not all of the one form: the first says what was seen
+        return first
+    text = f"{first.text.partition('; that fits ')[0]}; that fits {', or '.join(fits)}"
+    shown = " | ".join(o.names() for o in observations)
+    return replace(first, text=text, shown=shown)
 
 
 def _non_finite(text: str, got64: np.ndarray, wrong: np.ndarray) -> tuple[str, str]:

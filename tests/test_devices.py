@@ -156,7 +156,9 @@ def test_a_composition_needs_every_code_explained():
         if e.id != "tf32-default"
     )
     cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
-    with pytest.raises(SubjectFailure, match=r"\[float32-evaluation\+tf32: no registry entry"):
+    with pytest.raises(
+        SubjectFailure, match=r"which no registry entry allows here \[float32-evaluation\+tf32\]"
+    ):
         _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(True))
 
 

@@ -87,6 +87,8 @@ class Observation:
     detail: str | None = None
     quantity: Quantity | None = None
     device: str | None = None
+    #: how `names` shows it, where it stands for several compositions the result fits alike
+    shown: str | None = None
 
     @classmethod
     def of(cls, code: Code, text: str, detail: str | None = None) -> "Observation":
@@ -94,6 +96,8 @@ class Observation:
 
     def names(self) -> str:
         """The codes as the registry spells them, in composition order (e.g. float32-evaluation+tf32)."""
+        if self.shown is not None:
+            return self.shown
         ordered = [c for c in Code if c in self.codes]
         return "+".join(
             f"{c}:{self.detail}" if self.detail and len(ordered) == 1 else str(c) for c in ordered
