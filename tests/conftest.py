@@ -12,6 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """The self-tests call the frameworks directly: their notes that nobody acts on stay hidden,
+    as in the suite's own runs."""
+    from conformance.plugin import WARNINGS_NOT_SHOWN
+
+    for line in WARNINGS_NOT_SHOWN:
+        config.addinivalue_line("filterwarnings", line)
+
+
 class SuiteRun:
     """A finished run of the suite: exit status, output and (when written) its report."""
 

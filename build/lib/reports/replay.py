@@ -1,0 +1,149 @@
+"""Replay one failing example: the same subject, the same property check, the same contract.
+
+A reproducer is the failing example's .npz (its arrays, what the subject returned, the oracle
+values and bound, and which property broke for which subject under which options) and a tiny
+script beside it that calls `main`; `python -m reports replay FILE.npz` does the same. It needs
+the frameworks and this project (or the installed package), nothing else. A plug-in subject is
+replayed as itself (its module:attr is imported). Exit status: 1 while the property still
+breaks, 0 once it holds (or the registry now explains what it observes), 2 when the example
+cannot be replayed here (a missing framework or device, an unreadable file).
+"""
+
+import importlib
+import os
+import pathlib
+import sys
+
+import numpy as np
+
+from conformance.core.evidence import BFLOAT16
+from reports.report import ReportError
+
+#: meta fields a reproducer stores beside the example's arrays
+META = (
+    "property",
+    "subject",
+    "specs",
+    "dtype",
+    "device",
+    "tf32",
+    "threads",
+    "divergences",
+    "message",
+)
+#: meta fields listing names, which reproducers of earlier versions lack: the run's -p plug-ins
+#: and the paths it imported from
+LISTS = ("pytest_plugins", "paths")
+#: arrays that are evidence of the failure, not part of the example
+EVIDENCE = ("expected", "bound", "got")
+
+
+def load(path: pathlib.Path) -> tuple[dict, dict]:
+    """(meta, arrays) of a reproducer; ReportError when it is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            stored = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: not a reproducer .npz ({exc})") from None
+    missing = [k for k in META if k not in stored]
+    if missing:
+        raise ReportError(f"{path}: not a reproducer of this suite (no {', '.join(missing)})")
+    meta = {k: stored.pop(k).item() for k in META}
+    meta.update({k: stored.pop(k).tolist() if k in stored else [] for k in LISTS})
+    for name in stored.pop("bfloat16", np.array([], str)).tolist():
+        stored[name] = stored[name].astype(BFLOAT16)
+    return meta, stored
+
+
+def recorded(meta: dict, arrays: dict) -> list[str]:
+    """What the run saw, from the stored evidence: the worst element of the recorded result."""
+    expected, bound, got = (arrays.get(k) for k in EVIDENCE)
+    if got is None or expected is None or bound is None or np.shape(got) != np.shape(expected):
+        return []
+    from conformance.core.budget import assess
+
+    verdict = assess(np.asarray(got), np.asarray(expected), np.asarray(bound), meta["dtype"])
+    where = f"{verdict.budget_used:.3g} at element {verdict.index}"
+    found = f"got {verdict.got!r}, oracle {verdict.expected!r}, bound {verdict.bound:.3g}"
+    return [f"recorded result ({np.shape(got)}): budget used {where}: {found}"]
+
+
+def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
+    """Run the property's check once on the stored example; (exit status, lines to print)."""
+    label = meta["subject"]
+    backend = next(
+        (p.split("/")[1].partition("@")[0] for p in label.split(" vs ") if p.startswith("keras/")),
+        None,
+    )
+    if backend:
+        os.environ.setdefault("KERAS_BACKEND", backend)
+    sys.path[:0] = [p for p in meta["paths"] if p not in sys.path]
+    for module in meta["pytest_plugins"]:  # a plug-in the run loaded may change a framework
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            return 2, [
+                f"cannot replay: the run loaded the plug-in {module} (-p), which does not import here: {exc}"
+            ]
+    from conformance.cell import Cell, SubjectFailure
+    from conformance.divergence import Registry, RegistryError
+    from conformance.farm import cpu_isa, prepare_process
+    from conformance.properties import PROPERTIES
+    from conformance.subjects import SubjectError, resolve, runtimes_of
+
+    prop = PROPERTIES.get(meta["property"])
+    if prop is None:
+        return 2, [f"cannot replay: this version of the suite has no property {meta['property']!r}"]
+    try:
+        subjects = tuple(in_its_mode(resolve, spec) for spec in meta["specs"].split("|"))
+        registry = Registry.load(meta["divergences"]).with_subjects(subjects)
+    except (SubjectError, RegistryError) as exc:
+        return 2, [f"cannot replay: {exc}"]
+    device, dtype = meta["device"], meta["dtype"]
+    for subject in subjects:
+        missing = subject.cannot_run(dtype, device)
+        if missing:
+            return 2, [f"cannot replay here: {subject.label} on {device}: {missing}"]
+    prepare_process(subjects, int(meta["threads"]), meta["tf32"])
+    example = prop.example.from_arrays(dtype, device, arrays)
+    cell = Cell(
+        prop.name,
+        label,
+        dtype,
+        device,
+        registry.applicable(prop, label, dtype, device, runtimes_of(subjects, dtype), cpu_isa()),
+        meta["tf32"],
+    )
+    try:
+        prop.check(cell, subjects if prop.pair else subjects[0], example)
+    except SubjectFailure as exc:
+        return 1, [f"STILL FAILING: {exc}"]
+    except Exception as exc:
+        return 1, [f"STILL FAILING: {label} raised {type(exc).__name__}: {exc}"]
+    if cell.reproduced:
+        return 0, [f"now a known divergence here: {', '.join(sorted(cell.reproduced))}"]
+    budget = "" if cell.worst_budget is None else f" (worst budget used {cell.worst_budget:.3g})"
+    return 0, [f"fixed: the property holds on this example{budget}"]
+
+
+def in_its_mode(resolve, spec: str):
+    """The subject a reproducer's spec names, in the mode it names (torch@compile), if any."""
+    name, _, mode = spec.partition("@")
+    subject = resolve(name)
+    return subject.in_mode(mode) if mode else subject
+
+
+def main(path: pathlib.Path) -> int:
+    try:
+        meta, arrays = load(path)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{meta['property']} x {meta['subject']} x {meta['dtype']} x {meta['device']}")
+    print(f"the suite reported: {meta['message']}")
+    for line in recorded(meta, arrays):
+        print(line)
+    status, lines = replay(meta, arrays)
+    for line in lines:
+        print(line)
+    return status

@@ -1,0 +1,149 @@
+"""The verdict: the answer to the user's question first — do the subjects compute the same function
+here, on which devices and dtypes, how many cells and examples, which known differences — then
+what was not checked and why, then each failure with the command that replays it."""
+
+import shlex
+from pathlib import Path
+
+from conformance.cell import replay_command
+from conformance.core.status import BROKEN, NEVER_RAN, Status
+
+#: the subjects as people call them
+NAMES = {
+    "torch": "torch.nn.Linear",
+    "tf_keras": "tf-keras Dense (Keras 2)",
+    "flax": "flax.nnx.Linear",
+    "flax_x64": "flax.nnx.Linear (x64)",
+    "onnxruntime": "torch.nn.Linear in ONNX Runtime",
+    "litert": "Keras Dense in LiteRT",
+}
+
+
+def subject_name(label: str) -> str:
+    label, _, mode = label.partition("@")
+    if label.startswith("keras/"):
+        name = f"Keras Dense ({label.removeprefix('keras/')} backend)"
+    else:
+        name = NAMES.get(label, label)
+    return f"{name} in {mode} mode" if mode else name
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def headline(data: dict) -> str:
+    """One sentence: agree (where, in what, on how much evidence) or differ, and the known differences."""
+    cells = data["cells"]
+    subjects = _listing([subject_name(s) for s in data["options"]["subjects"]])
+    ran = [c for c in cells if c["status"] not in NEVER_RAN]
+    passed = [c for c in ran if c["status"] == Status.PASS]
+    broken = [c for c in cells if c["status"] in BROKEN]
+    devices = sorted({c["device"] for c in ran})
+    dtypes = [d for d in data["options"]["dtypes"] if any(c["dtype"] == d for c in ran)]
+    examples = sum(c["examples"] for c in passed)
+    verb = "passes" if len(passed) == 1 else "pass"
+    evidence = f"{_plural(len(passed), 'cell')} {verb} ({_plural(examples, 'example')} within their contracts)"
+    one = len(data["options"]["subjects"]) == 1  # a subject alone is held to the oracle
+    if broken:
+        differ = "DIFFERS from the oracle" if one else "DIFFER"
+        sentence = f"{subjects} {differ}: {_plural(len(broken), 'cell')} failed (below); {evidence}"
+    elif ran:
+        where = f"on {_listing(devices)} in {_listing(dtypes)}"
+        agree = "agrees with the oracle" if one else "agree"
+        sentence = f"{subjects} {agree} {where}: {evidence}"
+    else:
+        return f"{subjects}: no cell ran, so nothing was checked"
+    known = [d["title"] for d in data["divergences"] if d["status"] == "reproduced"]
+    if known:
+        sentence += f"; {_plural(len(known), 'known difference')}: {', '.join(known)}"
+    return sentence
+
+
+def unchecked(cells: list[dict]) -> list[str]:
+    """What was not checked and why: a device no cell ran on is one line, other skips by reason,
+    then the examples subjects declared unsupported in cells that ran, by reason."""
+    lines: list[str] = []
+    by_device: dict[str, list[dict]] = {}
+    for c in cells:
+        by_device.setdefault(c["device"], []).append(c)
+    for device, group in sorted(by_device.items()):
+        if all(c["status"] == Status.SKIPPED for c in group):
+            reasons = sorted({c["reason"] for c in group})
+            lines.append(
+                f"not checked on {device} ({_plural(len(group), 'cell')}): {'; '.join(reasons)}"
+            )
+    idle = {
+        d for d, group in by_device.items() if all(c["status"] == Status.SKIPPED for c in group)
+    }
+    skips: dict[str, int] = {}
+    for c in cells:
+        if c["status"] == Status.SKIPPED and c["device"] not in idle:
+            skips[c["reason"]] = skips.get(c["reason"], 0) + 1
+    lines += [
+        f"not checked ({_plural(n, 'cell')}): {reason}" for reason, n in sorted(skips.items())
+    ]
+    declined: dict[str, int] = {}
+    for c in cells:
+        if c["status"] != Status.SKIPPED:
+            for reason, n in c.get("unsupported", {}).items():
+                declined[reason] = declined.get(reason, 0) + n
+    lines += [
+        f"not checked ({_plural(n, 'example')}, declared unsupported): {reason}"
+        for reason, n in sorted(declined.items())
+    ]
+    return lines
+
+
+def failures(data: dict, report_dir: Path | str | None = None) -> list[str]:
+    """One line per failed, errored or crashed cell, and the command that replays it."""
+    lines = []
+    for c in data["cells"]:
+        if c["status"] not in BROKEN:
+            continue
+        where = f"{c['property']} · {c['subject']} · {c['dtype']} · {c['device']}"
+        lines.append(f"{c['status'].upper()} {where}: {c['reason']}")
+        replay = replay_line(data, c, report_dir)
+        if replay:
+            lines.append(f"  {replay}")
+    return lines
+
+
+def replay_line(data: dict, cell: dict, report_dir: Path | str | None) -> str | None:
+    """`replay: COMMAND` for a failed cell (the run's interpreter and the script, by their full
+    paths where the report directory is known), `no reproducer: WHY` when its example could not
+    be stored, or None."""
+    failure = cell["failure"] or {}
+    if failure.get("unstored"):
+        return f"no reproducer: {failure['unstored']}"
+    reproducer = failure.get("reproducer")
+    if not reproducer:
+        return None
+    python = data["run"]["command"][0]
+    if report_dir is None:
+        return f"replay: {shlex.join([python, reproducer['script']])}"
+    return f"replay: {replay_command(Path(report_dir, reproducer['script']), python)}"
+
+
+def incomplete(data: dict) -> str | None:
+    """The line that leads a verdict whose run did not finish (interrupted, a worker crashed, a
+    shard missing), or None for a complete run."""
+    run = data["run"]
+    if run["complete"]:
+        return None
+    return f"INCOMPLETE: {run['incomplete_reason']}; what follows covers only the cells that ran"
+
+
+def summary(data: dict) -> list[str]:
+    """INCOMPLETE first when the run did not finish, then the headline and what was not checked."""
+    first = incomplete(data)
+    return [*([first] if first else []), headline(data), *unchecked(data["cells"])]
+
+
+def lines(data: dict, report_dir: Path | str | None = None) -> list[str]:
+    """The whole verdict, for the terminal: the summary, then the failures."""
+    return summary(data) + failures(data, report_dir)

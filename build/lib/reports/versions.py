@@ -1,0 +1,17 @@
+"""Versions of the interpreter and of every framework a run uses, from package metadata (no import)."""
+
+import platform
+
+from conformance.subjects.base import module_version
+
+BASE_MODULES = ("numpy", "hypothesis", "pytest", "ml_dtypes")
+
+
+def versions(subjects) -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for module in BASE_MODULES:
+        if version := module_version(module):
+            found[module] = version
+    for subject in subjects:
+        found.update(subject.versions())
+    return found
