@@ -101,10 +101,13 @@ def test_tox_environments_exist():
     assert named and set(named) <= tox_environments()
 
 
-def test_pip_installs_the_requirements():
+def test_pip_installs_as_the_readme_sets_up():
+    readme = (ROOT / "README.md").read_text()
+    set_up = readme.split("## Set up", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    (install,) = [shlex.split(line) for line in set_up.splitlines() if "pip install" in line]
     for _, command in all_commands():
         if command[2] == "pip":
-            assert command[3:] == ["install", "-r", "requirements.txt"]
+            assert command[3:] == install[1:], command
 
 
 def test_pytest_commands_are_accepted_by_the_suite(tmp_path):
