@@ -2,4 +2,4 @@
 is not installed (installed, its pytest11 entry point registers the same module under the same
 name, so it is registered once)."""
 
-pytest_plugins = ("conformance.pytest_plugin",)
+pytest_plugins = ("conformance.runner.entry",)

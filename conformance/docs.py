@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from conformance.core.observation import DESCRIPTIONS, Code, Quantity
-from conformance.divergence import EVERYTHING, Registry
+from conformance.core.registry import EVERYTHING, Registry
 from conformance.properties import MODULES, PROPERTIES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -36,8 +36,9 @@ def properties_page() -> str:
         "",
     ]
     for module in MODULES:
-        declared = [p for p in PROPERTIES.values() if p.check.__module__.endswith(f".{module}")]
-        lines += [f"## {module.replace('_', ' ')}", ""]
+        declared = [p for p in PROPERTIES.values() if p.check.__module__ == module.__name__]
+        title = module.__name__.rpartition(".")[2].replace("_", " ")
+        lines += [f"## {title}", ""]
         lines += ["| property | claim | can observe | needs |", "|---|---|---|---|"]
         for p in declared:
             flags = [*p.needs, *(["--special-values"] if p.special_values else [])]

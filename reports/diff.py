@@ -7,8 +7,9 @@ compared; `unlike` says how they differ, and the CLI refuses them.
 
 from dataclasses import dataclass, field
 
+from conformance.core.record import records
 from conformance.core.status import BROKEN, NEVER_RAN, Status
-from reports.report import ReportError, cell_key
+from reports.report import ReportError
 
 #: what two runs must share, as (what to call it, how to read it from a report)
 LIKE = (
@@ -83,43 +84,38 @@ class Diff:
         return out
 
 
-def _budget(cell: dict) -> float | None:
-    value = cell["worst_budget_used"]
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 def diff(base: dict, candidate: dict, budget_growth: float = BUDGET_GROWTH) -> Diff:
     """Compare two reports cell by cell (property x subject x dtype x device)."""
-    before = {cell_key(c): c for c in base["cells"]}
-    after = {cell_key(c): c for c in candidate["cells"]}
+    before = {c.id.key: c for c in records(base)}
+    after = {c.id.key: c for c in records(candidate)}
     result = Diff()
     for key, old in before.items():
         name = " x ".join(key)
         new = after.get(key)
-        if old["status"] in (Status.SKIPPED, Status.NOT_RUN):
+        if old.ended in (Status.SKIPPED, Status.NOT_RUN):
             continue  # only a cell the baseline ran can vanish or change
-        if new is None or new["status"] in (Status.SKIPPED, Status.NOT_RUN):
-            where = "absent" if new is None else new["status"]
-            result.vanished.append(f"{name} (was {old['status']}, now {where})")
+        if new is None or new.ended in (Status.SKIPPED, Status.NOT_RUN):
+            where = "absent" if new is None else new.status
+            result.vanished.append(f"{name} (was {old.status}, now {where})")
             continue
-        if new["status"] in BROKEN and old["status"] not in BROKEN:
-            result.new_failures.append(f"{name}: {new['reason']}")
-        elif old["status"] in BROKEN and new["status"] not in BROKEN:
-            result.fixed.append(f"{name} (now {new['status']})")
-        was = {d for d, o in old["divergences"].items() if o == "reproduced"}
-        now = {d for d, o in new["divergences"].items() if o == "reproduced"}
+        if new.ended in BROKEN and old.ended not in BROKEN:
+            result.new_failures.append(f"{name}: {new.reason}")
+        elif old.ended in BROKEN and new.ended not in BROKEN:
+            result.fixed.append(f"{name} (now {new.status})")
+        was = {d for d, o in old.divergences.items() if o == "reproduced"}
+        now = {d for d, o in new.divergences.items() if o == "reproduced"}
         result.new_divergences += [f"{name}: {d}" for d in sorted(now - was)]
-        if new["status"] not in NEVER_RAN:  # a cell that did not run resolves nothing
+        if new.ended not in NEVER_RAN:  # a cell that did not run resolves nothing
             result.resolved_divergences += [f"{name}: {d}" for d in sorted(was - now)]
-        b_old, b_new = _budget(old), _budget(new)
+        b_old, b_new = old.budget, new.budget
         if (
             b_old is not None
             and b_new is not None
             and b_new - b_old > budget_growth
-            and new["status"] not in BROKEN
+            and new.ended not in BROKEN
         ):
             result.budget_growth.append(f"{name}: worst budget used {b_old:.3f} -> {b_new:.3f}")
     for key, new in after.items():
-        if key not in before and new["status"] in BROKEN:
-            result.new_failures.append(f"{' x '.join(key)} (new cell): {new['reason']}")
+        if key not in before and new.ended in BROKEN:
+            result.new_failures.append(f"{' x '.join(key)} (new cell): {new.reason}")
     return result

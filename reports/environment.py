@@ -4,7 +4,8 @@ import json
 import os
 import platform
 
-from conformance.farm import cpu_flags, cpu_isa
+from conformance.core.cpu import cpu_flags, cpu_isa
+from conformance.subjects.availability import missing_module
 from reports.versions import versions
 
 #: CPU features that change which kernels the frameworks pick (and so their rounding and flushing)
@@ -54,8 +55,8 @@ def fingerprint(subjects) -> dict:
         "cpu": cpu(),
         "versions": versions(subjects),
         "subjects": {
-            s.label: {"missing": s.missing()}
-            if s.missing()
+            s.label: {"missing": missing_module(s)}
+            if missing_module(s)
             else {"devices": s.found_devices(), **s.environment()}
             for s in subjects
         },

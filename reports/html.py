@@ -6,6 +6,8 @@ One file, inline CSS and SVG, no scripts and nothing fetched, so it opens from a
 import json
 from html import escape
 
+from conformance.core.record import CellRecord, records
+from conformance.core.status import BROKEN, Status
 from reports import matrix, verdict
 
 COLOURS = {
@@ -41,11 +43,11 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _shade(cell: dict) -> str:
+def _shade(cell: CellRecord) -> str:
     """Status colour; passing cells get lighter the less of their budget they used."""
-    colour = COLOURS[cell["status"]]
-    budget = _number(cell["worst_budget_used"])
-    if cell["status"] == "pass" and budget is not None:
+    colour = COLOURS[cell.status]
+    budget = cell.budget
+    if cell.ended == Status.PASS and budget is not None:
         alpha = 0.35 + 0.65 * min(max(budget, 0.0), 1.0)
         return f"{colour};opacity:{alpha:.2f}"
     return colour
@@ -55,12 +57,12 @@ def _shade(cell: dict) -> str:
 SHORT = {"known-divergence": "known", "skipped": "skip", "not-run": "not run"}
 
 
-def _td(c: dict | None) -> str:
+def _td(c: CellRecord | None) -> str:
     if c is None:
         return "<td></td>"
-    budget = _number(c["worst_budget_used"])
-    text = matrix.budget_text(budget) if budget is not None else SHORT.get(c["status"], c["status"])
-    title = escape(f"{c['subject']}: {c['status']}: {c['reason'] or ''} ({c['examples']} examples)")
+    budget = c.budget
+    text = matrix.budget_text(budget) if budget is not None else SHORT.get(c.status, c.status)
+    title = escape(f"{c.subject}: {c.status}: {c.reason or ''} ({c.examples} examples)")
     return f'<td class="cell" style="background:{_shade(c)}" title="{title}">{escape(text)}</td>'
 
 
@@ -103,22 +105,22 @@ PLOT = (("max", "#ef9a9a"), ("p90", "#90caf9"), ("p50", "#1565c0"))
 PLOT_TOP = 1.25
 
 
-def budget_plot(cells: list[dict], dtype: str) -> str:
+def budget_plot(cells: list[CellRecord], dtype: str) -> str:
     """Per property and subject: bars for p50, p90 and max budget used, against the line at 1,
     as HTML (labels stay text at any width: above their bars on a phone)."""
-    chosen = [c for c in cells if c["dtype"] == dtype and c["budget_quantiles"]]
+    chosen = [c for c in cells if c.dtype == dtype and c.budget_quantiles]
     if not chosen:
         return ""
     rows = []
-    for c in sorted(chosen, key=lambda c: (c["property"], c["subject"])):
-        q, known = c["budget_quantiles"], c["status"] == "known-divergence"
+    for c in sorted(chosen, key=lambda c: (c.property, c.subject)):
+        q, known = c.budget_quantiles or {}, c.ended == Status.KNOWN_DIVERGENCE
         bars = "".join(
             f'<span class="bar" style="width:{_width(q[key]):.1f}%;background:{colour}" '
             f'title="{escape(key)} {escape(str(q[key]))}"></span>'
             for key, colour in PLOT
         )
         note = ' <span class="known">known divergence</span>' if known else ""
-        label = f"{escape(c['property'])} · {escape(c['subject'])}{note}"
+        label = f"{escape(c.property)} · {escape(c.subject)}{note}"
         rows.append(
             f'<div class="row"><span class="label">{label}</span>'
             f'<span class="track">{bars}<span class="one"></span></span></div>'
@@ -160,13 +162,13 @@ def environment(env: dict | None) -> str:
 
 
 def failures(data: dict) -> str:
-    broken = [c for c in data["cells"] if c["status"] in ("fail", "error", "crashed")]
+    broken = [c for c in records(data) if c.ended in BROKEN]
     if not broken:
         return "<p>None.</p>"
     items = []
     for c in broken:
-        parts = [f"<li><code>{escape(c['nodeid'])}</code><pre>{escape(c['reason'] or '')}</pre>"]
-        failure = c["failure"] or {}
+        parts = [f"<li><code>{escape(c.nodeid)}</code><pre>{escape(c.reason or '')}</pre>"]
+        failure = c.failure or {}
         if failure.get("case"):
             parts.append(f"<p>case: <code>{escape(json.dumps(failure['case']))}</code></p>")
         replay = verdict.replay_line(data, c, None)
@@ -190,19 +192,19 @@ def failures(data: dict) -> str:
 COVERED = ("rows >", "features >", "2^20+", "block-edge", "layout ", "weight ", "input ")
 
 
-def coverage(cells: list[dict]) -> str:
+def coverage(cells: list[CellRecord]) -> str:
     """Per bucket: the cells whose examples reached it, their examples in it, and the cells that
     promised it and missed it (none in a complete run)."""
-    ran = [c for c in cells if c["status"] not in ("skipped", "not-run")]
-    names = sorted({b for c in ran for b in c["coverage"] if b.startswith(COVERED)})
-    names += sorted({b for c in ran for b in c.get("unreached", [])} - set(names))
+    ran = [c for c in cells if c.ended not in (Status.SKIPPED, Status.NOT_RUN)]
+    names = sorted({b for c in ran for b in c.coverage if b.startswith(COVERED)})
+    names += sorted({b for c in ran for b in c.unreached} - set(names))
     if not names:
         return "<p>No cell ran.</p>"
     rows = []
     for name in names:
-        reached = [c for c in ran if c["coverage"].get(name)]
-        missed = [c["nodeid"] for c in ran if name in c.get("unreached", [])]
-        examples = sum(c["coverage"][name] for c in reached)
+        reached = [c for c in ran if c.coverage.get(name)]
+        missed = [c.nodeid for c in ran if name in c.unreached]
+        examples = sum(c.coverage[name] for c in reached)
         rows.append(
             f"<tr><td>{escape(name)}</td><td>{len(reached)} of {len(ran)}</td><td>{examples:,}</td>"
             f"<td>{escape(', '.join(missed)) or 'none'}</td></tr>"
@@ -224,11 +226,11 @@ def divergences(outcomes: list[dict]) -> str:
 
 
 def render(data: dict) -> str:
-    run, cells = data["run"], data["cells"]
+    run, cells = data["run"], records(data)
     lines = verdict.summary(data)
     if not run["complete"]:
         first = "verdict incomplete"
-    elif any(c["status"] in ("fail", "error", "crashed") for c in cells):
+    elif any(c.ended in BROKEN for c in cells):
         first = "verdict fail"
     else:
         first = "verdict"

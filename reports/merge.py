@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+from conformance.core.record import CellRecord, records
+from conformance.core.status import Status
 from reports import report
-from reports.report import ReportError, cell_key, divergence_outcomes, summary
+from reports.report import ReportError, divergence_outcomes, summary
 
 #: what every shard of one run must share
 SAME = ("options", "run.hypothesis", "run.selection", "environment.versions")
@@ -64,28 +66,24 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
                     f"{path} and {first_path} are not shards of one run: their {field} differ"
                 )
     missing = missing_shards(reports)
-    cells: dict[tuple, tuple[str, dict]] = {}
+    cells: dict[tuple, tuple[str, CellRecord]] = {}
     for path, data in reports:
-        for cell in data["cells"]:
-            key = cell_key(cell)
-            if (
-                key in cells
-                and cells[key][1]["status"] != "not-run"
-                and cell["status"] != "not-run"
-            ):
+        for cell in records(data):
+            key = cell.id.key
+            if key in cells and Status.NOT_RUN not in (cells[key][1].ended, cell.ended):
                 raise ReportError(
-                    f"{path} and {cells[key][0]} both ran {cell['nodeid']}: shards overlap"
+                    f"{path} and {cells[key][0]} both ran {cell.nodeid}: shards overlap"
                 )
-            if key not in cells or cells[key][1]["status"] == "not-run":
-                cells[key] = (path, dict(cell))
+            if key not in cells or cells[key][1].ended == Status.NOT_RUN:
+                cells[key] = (path, cell)
     for path, cell in cells.values():
-        reproducer = (cell["failure"] or {}).get("reproducer")
+        reproducer = (cell.failure or {}).get("reproducer")
         if reproducer:  # written again beside the merged report, from the shard's
-            cell["failure"] = {
-                **cell["failure"],
+            cell.failure = {
+                **(cell.failure or {}),
                 "reproducer_source": str(Path(path).parent / reproducer["npz"]),
             }
-    merged = sorted((cell for _, cell in cells.values()), key=cell_key)
+    merged = sorted((cell for _, cell in cells.values()), key=lambda c: c.id.key)
     fields = ("status", "reproduced_in", "not_reproduced_in")
     entries = [{k: v for k, v in e.items() if k not in fields} for e in first["divergences"]]
     outcomes = divergence_outcomes(entries, merged)
@@ -123,6 +121,6 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         "environment": environment,
         "options": first["options"],
         "summary": summary(merged),
-        "cells": merged,
+        "cells": [c.to_json() for c in merged],
         "divergences": outcomes,
     }

@@ -10,8 +10,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from conformance.cell import reproducer_name
 from conformance.core.evidence import npz_bytes, unpack
+from conformance.core.identity import CellId, split_label, with_mode
+from conformance.core.record import records
+from conformance.core.status import Status
 from reports import matrix, report, verdict
 from reports.html import render
 
@@ -39,14 +41,14 @@ MARK = {"pass": "✅", "fail": "❌", "error": "⚠️", "crashed": "💥", "not
         "known-divergence": "🟡"}  # fmt: skip
 
 
-def specs(data: dict, label: str) -> str:
-    """How --subjects named the subjects of a cell label ("|" between the two of a pair), each
-    with the mode it ran in but eager (torch@compile, keras@xla)."""
+def specs(data: dict, cell: CellId) -> str:
+    """How --subjects named the subjects of a cell ("|" between the two of a pair), each with the
+    mode it ran in but eager (torch@compile, keras@xla)."""
     plugins = data["options"].get("plugins", {})
     named = []
-    for part in label.split(" vs "):
-        base, at, mode = part.partition("@")
-        named.append(plugins.get(base, base.split("/")[0]) + at + mode)
+    for label in cell.subjects:
+        name, mode = split_label(label)
+        named.append(with_mode(plugins.get(name, name.split("/")[0]), mode))
     return "|".join(named)
 
 
@@ -56,24 +58,24 @@ def write_reproducers(data: dict, directory: Path) -> list[Path]:
     failure whose arrays could not be stored keeps the reason (`unstored`)."""
     written = []
     options, processes = data["options"], data["run"].get("processes", {})
-    for cell in data["cells"]:
-        failure = cell["failure"]
+    for cell in records(data):
+        failure = cell.failure
         if not failure:
             continue
         arrays, source = failure.pop("arrays", None), failure.pop("reproducer_source", None)
         if arrays is None and source is None:
             continue
-        name = reproducer_name(cell["nodeid"])
+        name = cell.id.reproducer
         npz, script = directory / f"{name}.npz", directory / f"{name}.py"
         if source is not None:
             content = Path(source).read_bytes()
         else:
-            threads = (processes.get(cell["worker"]) or {}).get("threads") or 1
+            threads = (processes.get(cell.worker) or {}).get("threads") or 1
             meta = {
-                "property": cell["property"],
-                "subject": cell["subject"],
-                "specs": specs(data, cell["subject"]),
-                "device": cell["device"],
+                "property": cell.property,
+                "subject": cell.subject,
+                "specs": specs(data, cell.id),
+                "device": cell.device,
                 "tf32": options.get("tf32", "framework-default"),
                 "threads": threads,
                 "divergences": options["divergences"],
@@ -81,10 +83,10 @@ def write_reproducers(data: dict, directory: Path) -> list[Path]:
                 "pytest_plugins": np.array(options.get("pytest_plugins", []), dtype=str),
                 "paths": np.array(import_paths(options), dtype=str),
             }
-            content = npz_bytes(cell["dtype"], {**unpack(arrays), **meta})
+            content = npz_bytes(cell.dtype, {**unpack(arrays), **meta})
         report.write_atomic(npz, content)
         text = SCRIPT.format(
-            nodeid=cell["nodeid"],
+            nodeid=cell.nodeid,
             message=" ".join(failure["message"].split()),
             python=sys.executable,
             paths=import_paths(options),
@@ -113,9 +115,9 @@ def junit(data: dict) -> str:
     """JUnit XML: one testcase per cell, classname = property, name = subject-dtype-device; a run
     that did not finish says so in the suite's properties and as an errored testcase of its own
     (conformance.run), so that a CI view never shows an interrupted run as green."""
-    cells, run = data["cells"], data["run"]
+    cells, run = records(data), data["run"]
     counts = {
-        k: sum(JUNIT.get(c["status"]) == k for c in cells) for k in ("failure", "error", "skipped")
+        k: sum(JUNIT.get(c.status) == k for c in cells) for k in ("failure", "error", "skipped")
     }
     stopped = verdict.incomplete(data)
     tests, errors = len(cells) + bool(stopped), counts["error"] + bool(stopped)
@@ -139,17 +141,17 @@ def junit(data: dict) -> str:
             "</testcase>",
         ]
     for c in cells:
-        name = quoteattr(f"{c['subject']}-{c['dtype']}-{c['device']}")
+        name = quoteattr(f"{c.subject}-{c.dtype}-{c.device}")
         lines.append(
-            f'<testcase classname={quoteattr(c["property"])} name={name} time="{c["duration_s"]:.3f}">'
+            f'<testcase classname={quoteattr(c.property)} name={name} time="{c.duration_s:.3f}">'
         )
-        kind = JUNIT.get(c["status"])
+        kind = JUNIT.get(c.status)
         if kind:
-            lines.append(f"<{kind} message={quoteattr((c['reason'] or c['status'])[:1000])}>")
-            if c["failure"]:
-                lines.append(escape(c["failure"]["message"]))
+            lines.append(f"<{kind} message={quoteattr((c.reason or c.status)[:1000])}>")
+            if c.failure:
+                lines.append(escape(c.failure["message"]))
             lines.append(f"</{kind}>")
-        note = f"status {c['status']}, examples {c['examples']}, worst budget used {c['worst_budget_used']}"
+        note = f"status {c.status}, examples {c.examples}, worst budget used {c.worst_budget_used}"
         lines.append(f"<system-out>{escape(note)}</system-out>")
         lines.append("</testcase>")
     lines += ["</testsuite>", "</testsuites>", ""]
@@ -160,7 +162,7 @@ def _markdown_table(heads: list[str], rows: list[tuple[str, list]]) -> list[str]
     out = ["| | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for name, found in rows:
         marks = [
-            "" if c is None else f"{MARK[c['status']]} {matrix.budget_text(c['worst_budget_used'])}"
+            "" if c is None else f"{MARK[c.status]} {matrix.budget_text(c.worst_budget_used)}"
             for c in found
         ]
         out.append(f"| `{name}` | " + " | ".join(marks) + " |")
@@ -203,11 +205,11 @@ def markdown(data: dict) -> str:
 def summary_lines(data: dict, report_dir=None) -> list[str]:
     """The terminal summary: the verdict, then the worst budget used per subject and dtype."""
     worst: dict[str, dict[str, float]] = {}
-    for c in data["cells"]:
-        b = c["worst_budget_used"]
-        if isinstance(b, (int, float)) and c["status"] == "pass" and " vs " not in c["subject"]:
-            by_dtype = worst.setdefault(c["subject"], {})
-            by_dtype[c["dtype"]] = max(by_dtype.get(c["dtype"], 0.0), b)
+    for c in records(data):
+        b = c.budget
+        if b is not None and c.ended == Status.PASS and not c.id.pair:
+            by_dtype = worst.setdefault(c.subject, {})
+            by_dtype[c.dtype] = max(by_dtype.get(c.dtype, 0.0), b)
     order = data["options"]["dtypes"]
     budgets = [
         f"worst budget used by {subject} (passing cells): "

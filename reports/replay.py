@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from conformance.core.evidence import BFLOAT16
+from conformance.core.identity import CellId, split_label
 from reports.report import ReportError
 
 #: meta fields a reproducer stores beside the example's arrays
@@ -70,11 +71,8 @@ def recorded(meta: dict, arrays: dict) -> list[str]:
 
 def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
     """Run the property's check once on the stored example; (exit status, lines to print)."""
-    label = meta["subject"]
-    backend = next(
-        (p.split("/")[1].partition("@")[0] for p in label.split(" vs ") if p.startswith("keras/")),
-        None,
-    )
+    cell_id = CellId.of(meta["property"], meta["subject"], meta["dtype"], meta["device"])
+    backend = next((n.partition("/")[2] for n in cell_id.names if n.startswith("keras/")), None)
     if backend:
         os.environ.setdefault("KERAS_BACKEND", backend)
     sys.path[:0] = [p for p in meta["paths"] if p not in sys.path]
@@ -85,41 +83,38 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
             return 2, [
                 f"cannot replay: the run loaded the plug-in {module} (-p), which does not import here: {exc}"
             ]
-    from conformance.cell import Cell, SubjectFailure
-    from conformance.divergence import Registry, RegistryError
-    from conformance.farm import cpu_isa, prepare_process
+    from conformance.core.cell import SubjectFailure
+    from conformance.core.cpu import cpu_isa
+    from conformance.core.registry import RegistryError
     from conformance.properties import PROPERTIES
-    from conformance.subjects import SubjectError, resolve, runtimes_of
+    from conformance.runner.farm import prepare_process
+    from conformance.runner.options import load_registry
+    from conformance.subjects import SubjectError, resolve
+    from conformance.subjects.availability import why_not
 
-    prop = PROPERTIES.get(meta["property"])
+    prop = PROPERTIES.get(cell_id.property)
     if prop is None:
-        return 2, [f"cannot replay: this version of the suite has no property {meta['property']!r}"]
+        return 2, [f"cannot replay: this version of the suite has no property {cell_id.property!r}"]
     try:
         subjects = tuple(in_its_mode(resolve, spec) for spec in meta["specs"].split("|"))
-        registry = Registry.load(meta["divergences"]).with_subjects(subjects)
+        registry = load_registry(meta["divergences"], subjects)
     except (SubjectError, RegistryError) as exc:
         return 2, [f"cannot replay: {exc}"]
-    device, dtype = meta["device"], meta["dtype"]
+    device, dtype = cell_id.device, cell_id.dtype
     for subject in subjects:
-        missing = subject.cannot_run(dtype, device)
+        missing = why_not(subject, dtype, device)
         if missing:
             return 2, [f"cannot replay here: {subject.label} on {device}: {missing}"]
     prepare_process(subjects, int(meta["threads"]), meta["tf32"])
     example = prop.example.from_arrays(dtype, device, arrays)
-    cell = Cell(
-        prop.name,
-        label,
-        dtype,
-        device,
-        registry.applicable(prop, label, dtype, device, runtimes_of(subjects, dtype), cpu_isa()),
-        meta["tf32"],
-    )
+    entries = prop.reaches(registry, subjects, dtype, device, cpu_isa())
+    cell = prop.new_cell(subjects, dtype, device, entries, meta["tf32"])
     try:
         prop.check(cell, subjects if prop.pair else subjects[0], example)
     except SubjectFailure as exc:
         return 1, [f"STILL FAILING: {exc}"]
     except Exception as exc:
-        return 1, [f"STILL FAILING: {label} raised {type(exc).__name__}: {exc}"]
+        return 1, [f"STILL FAILING: {cell_id.label} raised {type(exc).__name__}: {exc}"]
     if cell.reproduced:
         return 0, [f"now a known divergence here: {', '.join(sorted(cell.reproduced))}"]
     budget = "" if cell.worst_budget is None else f" (worst budget used {cell.worst_budget:.3g})"
@@ -128,9 +123,9 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
 
 def in_its_mode(resolve, spec: str):
     """The subject a reproducer's spec names, in the mode it names (torch@compile), if any."""
-    name, _, mode = spec.partition("@")
+    name, mode = split_label(spec)
     subject = resolve(name)
-    return subject.in_mode(mode) if mode else subject
+    return subject if mode == "eager" else subject.in_mode(mode)
 
 
 def main(path: pathlib.Path) -> int:

@@ -6,6 +6,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from conformance.core.record import CellRecord
+
 SCHEMA_VERSION = 4
 TOOL = "linear-dense-conformance"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
@@ -15,16 +17,14 @@ class ReportError(ValueError):
     """A report that cannot be used; the message is one line."""
 
 
-def divergence_outcomes(entries: list[dict], cells: list[dict]) -> list[dict]:
+def divergence_outcomes(entries: list[dict], cells: list[CellRecord]) -> list[dict]:
     """Per registry entry: reproduced (an example met it), not-reproduced (cells that ran reach
     it, no example met it: information, since meeting one can depend on the drawn cases, the
     machine and the threads), not-run (the cells that reach it never ran), or not-applicable."""
     outcomes = []
     for entry in entries:
         reached = {
-            c["nodeid"]: c["divergences"][entry["id"]]
-            for c in cells
-            if entry["id"] in c["divergences"]
+            c.nodeid: c.divergences[entry["id"]] for c in cells if entry["id"] in c.divergences
         }
         reproduced = [n for n, o in reached.items() if o == "reproduced"]
         missed = [n for n, o in reached.items() if o == "not reproduced"]
@@ -40,13 +40,9 @@ def divergence_outcomes(entries: list[dict], cells: list[dict]) -> list[dict]:
     return outcomes
 
 
-def cell_key(cell: dict) -> tuple[str, str, str, str]:
-    return cell["property"], cell["subject"], cell["dtype"], cell["device"]
-
-
 def build(
     *,
-    cells: list[dict],
+    cells: list[CellRecord],
     selection,
     environment: dict | None,
     run: dict,
@@ -54,7 +50,7 @@ def build(
 ) -> dict:
     """The whole report from the controller's cell records (statuses settled across the run);
     `imports`: what a replay imports as the run did (its -p plug-ins, its import paths)."""
-    cells = sorted(cells, key=cell_key)
+    cells = sorted(cells, key=lambda c: c.id.key)
     labels = [s.label for s in selection.cell_subjects or selection.subjects]
     entries = [entry.as_dict() for entry in selection.registry.entries]
     outcomes = divergence_outcomes(entries, cells)
@@ -79,13 +75,13 @@ def build(
             "import_paths": (imports or {}).get("import_paths", []),
         },
         "summary": summary(cells),
-        "cells": cells,
+        "cells": [c.to_json() for c in cells],
         "divergences": outcomes,
     }
 
 
-def summary(cells: list[dict]) -> dict[str, int]:
-    return dict(sorted(Counter(c["status"] for c in cells).items()))
+def summary(cells: list[CellRecord]) -> dict[str, int]:
+    return dict(sorted(Counter(c.status for c in cells).items()))
 
 
 def schema() -> dict:

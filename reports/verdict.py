@@ -3,29 +3,18 @@ here, on which devices and dtypes, how many cells and examples, which known diff
 what was not checked and why, then each failure with the command that replays it."""
 
 import shlex
+from collections import Counter
 from pathlib import Path
 
-from conformance.cell import replay_command
+from conformance.core.evidence import replay_command
+from conformance.core.record import CellRecord, records
 from conformance.core.status import BROKEN, NEVER_RAN, Status
-
-#: the subjects as people call them
-NAMES = {
-    "torch": "torch.nn.Linear",
-    "tf_keras": "tf-keras Dense (Keras 2)",
-    "flax": "flax.nnx.Linear",
-    "flax_x64": "flax.nnx.Linear (x64)",
-    "onnxruntime": "torch.nn.Linear in ONNX Runtime",
-    "litert": "Keras Dense in LiteRT",
-}
+from conformance.subjects import human_name
 
 
 def subject_name(label: str) -> str:
-    label, _, mode = label.partition("@")
-    if label.startswith("keras/"):
-        name = f"Keras Dense ({label.removeprefix('keras/')} backend)"
-    else:
-        name = NAMES.get(label, label)
-    return f"{name} in {mode} mode" if mode else name
+    """A subject as people call it (one table of the built-ins: conformance.subjects.BUILTINS)."""
+    return human_name(label)
 
 
 def _listing(items: list[str]) -> str:
@@ -38,14 +27,14 @@ def _plural(n: int, word: str) -> str:
 
 def headline(data: dict) -> str:
     """One sentence: agree (where, in what, on how much evidence) or differ, and the known differences."""
-    cells = data["cells"]
+    cells = records(data)
     subjects = _listing([subject_name(s) for s in data["options"]["subjects"]])
-    ran = [c for c in cells if c["status"] not in NEVER_RAN]
-    passed = [c for c in ran if c["status"] == Status.PASS]
-    broken = [c for c in cells if c["status"] in BROKEN]
-    devices = sorted({c["device"] for c in ran})
-    dtypes = [d for d in data["options"]["dtypes"] if any(c["dtype"] == d for c in ran)]
-    examples = sum(c["examples"] for c in passed)
+    ran = [c for c in cells if c.ended not in NEVER_RAN]
+    passed = [c for c in ran if c.ended == Status.PASS]
+    broken = [c for c in cells if c.ended in BROKEN]
+    devices = sorted({c.device for c in ran})
+    dtypes = [d for d in data["options"]["dtypes"] if any(c.dtype == d for c in ran)]
+    examples = sum(c.examples for c in passed)
     verb = "passes" if len(passed) == 1 else "pass"
     evidence = f"{_plural(len(passed), 'cell')} {verb} ({_plural(examples, 'example')} within their contracts)"
     one = len(data["options"]["subjects"]) == 1  # a subject alone is held to the oracle
@@ -64,34 +53,30 @@ def headline(data: dict) -> str:
     return sentence
 
 
-def unchecked(cells: list[dict]) -> list[str]:
+def unchecked(cells: list[CellRecord]) -> list[str]:
     """What was not checked and why: a device no cell ran on is one line, other skips by reason,
     then the examples subjects declared unsupported in cells that ran, by reason."""
     lines: list[str] = []
-    by_device: dict[str, list[dict]] = {}
+    by_device: dict[str, list[CellRecord]] = {}
     for c in cells:
-        by_device.setdefault(c["device"], []).append(c)
-    for device, group in sorted(by_device.items()):
-        if all(c["status"] == Status.SKIPPED for c in group):
-            reasons = sorted({c["reason"] for c in group})
-            lines.append(
-                f"not checked on {device} ({_plural(len(group), 'cell')}): {'; '.join(reasons)}"
-            )
-    idle = {
-        d for d, group in by_device.items() if all(c["status"] == Status.SKIPPED for c in group)
-    }
-    skips: dict[str, int] = {}
-    for c in cells:
-        if c["status"] == Status.SKIPPED and c["device"] not in idle:
-            skips[c["reason"]] = skips.get(c["reason"], 0) + 1
+        by_device.setdefault(c.device, []).append(c)
+    idle = {d for d, group in by_device.items() if all(c.ended == Status.SKIPPED for c in group)}
+    for device in sorted(idle):
+        group = by_device[device]
+        reasons = sorted({c.reason or "" for c in group})
+        lines.append(
+            f"not checked on {device} ({_plural(len(group), 'cell')}): {'; '.join(reasons)}"
+        )
+    skips: Counter[str] = Counter(
+        c.reason or "" for c in cells if c.ended == Status.SKIPPED and c.device not in idle
+    )
     lines += [
         f"not checked ({_plural(n, 'cell')}): {reason}" for reason, n in sorted(skips.items())
     ]
-    declined: dict[str, int] = {}
+    declined: Counter[str] = Counter()
     for c in cells:
-        if c["status"] != Status.SKIPPED:
-            for reason, n in c.get("unsupported", {}).items():
-                declined[reason] = declined.get(reason, 0) + n
+        if c.ended != Status.SKIPPED:
+            declined.update(c.unsupported)
     lines += [
         f"not checked ({_plural(n, 'example')}, declared unsupported): {reason}"
         for reason, n in sorted(declined.items())
@@ -102,22 +87,22 @@ def unchecked(cells: list[dict]) -> list[str]:
 def failures(data: dict, report_dir: Path | str | None = None) -> list[str]:
     """One line per failed, errored or crashed cell, and the command that replays it."""
     lines = []
-    for c in data["cells"]:
-        if c["status"] not in BROKEN:
+    for c in records(data):
+        if c.ended not in BROKEN:
             continue
-        where = f"{c['property']} · {c['subject']} · {c['dtype']} · {c['device']}"
-        lines.append(f"{c['status'].upper()} {where}: {c['reason']}")
+        where = f"{c.property} · {c.subject} · {c.dtype} · {c.device}"
+        lines.append(f"{c.status.upper()} {where}: {c.reason}")
         replay = replay_line(data, c, report_dir)
         if replay:
             lines.append(f"  {replay}")
     return lines
 
 
-def replay_line(data: dict, cell: dict, report_dir: Path | str | None) -> str | None:
+def replay_line(data: dict, cell: CellRecord, report_dir: Path | str | None) -> str | None:
     """`replay: COMMAND` for a failed cell (the run's interpreter and the script, by their full
     paths where the report directory is known), `no reproducer: WHY` when its example could not
     be stored, or None."""
-    failure = cell["failure"] or {}
+    failure = cell.failure or {}
     if failure.get("unstored"):
         return f"no reproducer: {failure['unstored']}"
     reproducer = failure.get("reproducer")
@@ -141,7 +126,7 @@ def incomplete(data: dict) -> str | None:
 def summary(data: dict) -> list[str]:
     """INCOMPLETE first when the run did not finish, then the headline and what was not checked."""
     first = incomplete(data)
-    return [*([first] if first else []), headline(data), *unchecked(data["cells"])]
+    return [*([first] if first else []), headline(data), *unchecked(records(data))]
 
 
 def lines(data: dict, report_dir: Path | str | None = None) -> list[str]:

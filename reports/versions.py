@@ -2,7 +2,8 @@
 
 import platform
 
-from conformance.subjects.base import module_version
+from conformance.subjects.availability import module_version
+from conformance.subjects.availability import versions as subject_versions
 
 BASE_MODULES = ("numpy", "hypothesis", "pytest", "ml_dtypes")
 
@@ -13,5 +14,5 @@ def versions(subjects) -> dict[str, str]:
         if version := module_version(module):
             found[module] = version
     for subject in subjects:
-        found.update(subject.versions())
+        found.update(subject_versions(subject))
     return found

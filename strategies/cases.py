@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conformance.core.formats import operand_format, variable_format
 from conformance.core.layout import CONTIGUOUS, WEIGHT_LAYOUTS, Layout, View, applicable
-from strategies.coverage import narrowed, reach, reaching
+from strategies.coverage import derived, narrowed, promising, reaching
 from strategies.shapes import (
     Caps,
     case_shapes,
@@ -284,7 +284,7 @@ def _cases(draw, dtype, device, caps, min_leading_dims, out_features, zero_size)
     return case
 
 
-@functools.cache
+@promising
 def cases(
     dtype: str,
     device: str,
@@ -310,7 +310,7 @@ def _rank1_cases(draw, dtype, device, caps) -> Case:
                 layout=layout, weight_layout=weight_layout, kind=kind)  # fmt: skip
 
 
-@functools.cache
+@promising
 def rank1_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Cases whose x has no leading dims at all: shape (in,)."""
     return reaching(_rank1_cases(dtype, device, caps), case_reach(caps, ndim=1))
@@ -325,25 +325,20 @@ def refilled(case: Case, spec: Values) -> Case:
                                family=spec.family, values=spec)  # fmt: skip
 
 
-def derived(strategy: st.SearchStrategy, base: st.SearchStrategy) -> st.SearchStrategy:
-    """`strategy`, built from `base`, promising what `base` promises."""
-    return reaching(strategy, reach(base))
-
-
-@functools.cache
+@promising
 def bias_off_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Cases whose layer has no bias."""
     base = cases(dtype, device, caps)
     return derived(base.map(lambda case: dataclasses.replace(case, bias=None)), base)
 
 
-@functools.cache
+@promising
 def batched_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Cases with at least two leading dims (so flattening them means something)."""
     return cases(dtype, device, caps, min_leading_dims=2)
 
 
-@functools.cache
+@promising
 def zero_out_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Cases whose layer has no outputs (out_features = 0)."""
     return cases(dtype, device, caps, out_features=0)
@@ -355,7 +350,7 @@ def _defaults(dtype: str, device: str, shape: tuple[int, int]) -> Case:
     return Case(dtype, device, zeros[:0], zeros, zeros[:, 0], "defaults")
 
 
-@functools.cache
+@promising
 def layer_defaults(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Only a layer's shape (at least one input): its parameters are the framework's defaults."""
     shapes = layer_shapes(caps.max_features, min_in=1)

@@ -4,7 +4,6 @@ G is never all ones (not a plain sum): its values come from the numpy-filled fam
 than `ones`, bounded so that G W, G^T X, sum(G), G^T (G W) and a few SGD steps cannot overflow.
 """
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -12,7 +11,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.core.formats import Format, compute_format, operand_format
-from strategies.cases import Caps, Case, cases, cut, derived, refilled
+from strategies.cases import Caps, Case, cases, cut, refilled
+from strategies.coverage import derived, promising
 from strategies.values import FAMILIES, Values, fill_one, magnitude_cap, to_format, values
 
 UPSTREAM_FAMILIES = tuple(f for f in FAMILIES if f != "ones")
@@ -70,13 +70,13 @@ def _backward(draw, dtype: str, device: str, caps: Caps, zero_size: bool) -> Bac
     return Backward(case, _upstream(draw, case))
 
 
-@functools.cache
+@promising
 def backward(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Backward]:
     """A case and a random upstream gradient of the output's shape."""
     return derived(_backward(dtype, device, caps, False), cases(dtype, device, caps))
 
 
-@functools.cache
+@promising
 def empty_backward(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Backward]:
     """A backward example whose batch is empty (a zero-size leading dim)."""
     base = cases(dtype, device, caps, zero_size=True)
@@ -121,7 +121,7 @@ def _repeated(draw, dtype: str, device: str, caps: Caps) -> Repeated:
     return Repeated(Backward(earlier, _upstream(draw, earlier)), later)
 
 
-@functools.cache
+@promising
 def repeated(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Repeated]:
     """A backward example, after another of the same shapes and other values on the same layer."""
     return derived(_repeated(dtype, device, caps), backward(dtype, device, caps))
@@ -174,7 +174,7 @@ def _trainings(draw, dtype: str, device: str, caps: Caps) -> Training:
     return Training(case=case, batches=tuple(batches), learning_rate=rate)
 
 
-@functools.cache
+@promising
 def trainings(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Training]:
     """1-5 SGD steps on one layer; the rate is a power of two, so every framework applies exactly
     the same rate."""

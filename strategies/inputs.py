@@ -7,7 +7,6 @@ precision: a wider input carries bits the layer's dtype rounds away, an integer 
 numbers up to the cap (at most 2^53, exact in the oracle).
 """
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from conformance.core.formats import DTYPES, FORMATS, Format, operand_format, variable_format
 from conformance.core.layout import View
 from strategies.cases import Caps, Case, cases, cut, fitted
-from strategies.coverage import narrowed, reach, reaching
+from strategies.coverage import derived, narrowed, promising, reaching
 from strategies.values import FAMILIES, Values, fill_one, magnitude_cap, values
 
 #: the integer input dtypes drawn (unsigned bytes, as images come)
@@ -93,16 +92,16 @@ def _mixed(draw, dtype: str, device: str, caps: Caps, input_dtypes: tuple[str, .
 def _mixed_inputs(dtype, device, caps, input_dtypes) -> st.SearchStrategy[MixedInput]:
     base = cases(dtype, device, caps)
     promised = {f"input dtype {d}" for d in _others(dtype, input_dtypes)}
-    return reaching(_mixed(dtype, device, caps, input_dtypes), reach(base) | promised)
+    return reaching(derived(_mixed(dtype, device, caps, input_dtypes), base), promised)
 
 
-@functools.cache
+@promising
 def float_inputs(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[MixedInput]:
     """Cases called with x of each other floating dtype."""
     return _mixed_inputs(dtype, device, caps, DTYPES)
 
 
-@functools.cache
+@promising
 def integer_inputs(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[MixedInput]:
     """Cases called with integer x (int32, int64, uint8)."""
     return _mixed_inputs(dtype, device, caps, INTEGER_INPUTS)

@@ -11,20 +11,18 @@ MAX_ELEMENTS elements and x W^T takes at most MAX_MACS multiply-adds, so a tail 
 of milliseconds, not seconds.
 
 Strategies are built once per argument set and cached: building and validating a strategy
-costs more than drawing from it. Leading shapes are tuples of per-dim integers rather than
-hnp.array_shapes, which draws through st.lists and measured 1.5x slower per whole case here.
+costs more than drawing from it. Leading shapes are tuples of per-dim integers (not
+hnp.array_shapes, which draws through st.lists, at a higher cost per case).
 """
 
 import functools
 import math
-import os
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.core.caps import CAP_ENV, DEFAULT_CAPS
+from conformance.core.caps import SizeCaps
 
 #: at most this many elements in each operand of a tail shape, and multiply-adds in x W^T
 MAX_ELEMENTS = 2**22
@@ -33,16 +31,11 @@ MAX_MACS = 2**22
 
 @dataclass(frozen=True)
 class Caps:
-    """What a cell draws: the bulk's caps (features per layer side, rows = the product of the
-    leading dims), the tail's (share of examples, largest features and rows), the longest sum
-    its contracts bound usefully, a fixed pool of shapes, and whether its subjects take tensors."""
+    """What one cell draws: the run's size caps (`sizes`), and the cell's own context: the
+    longest sum its contracts bound usefully, a fixed pool of shapes, whether its subjects take
+    tensors, and the bucket its aimed examples must reach."""
 
-    max_features: int = DEFAULT_CAPS["max_features"]
-    max_rows: int = DEFAULT_CAPS["max_rows"]
-    #: the share of examples drawn from the tail of large shapes (0: none)
-    tail: float = 0.0
-    large_features: int = DEFAULT_CAPS["large_features"]
-    large_rows: int = DEFAULT_CAPS["large_rows"]
+    sizes: SizeCaps = field(default_factory=SizeCaps)
     #: the longest sum the cell's contracts bound usefully (None: any); the tail stays within it
     longest_sum: int | None = None
     #: draw shapes from a fixed pool of this many (subjects that compile every new shape), or any
@@ -52,17 +45,25 @@ class Caps:
     #: draw only examples that reach this coverage bucket (the aimed examples of a cell)
     aim: str | None = None
 
-    @classmethod
-    def from_env(cls, tail: float = 0.0, **given: int | None) -> "Caps":
-        """Caps from explicit values, else the environment, else the defaults."""
-        values: dict[str, Any] = {}
-        for field, var in CAP_ENV.items():
-            value = given.get(field)
-            if value is None and os.environ.get(var):
-                value = positive(var, os.environ[var])
-            if value is not None:
-                values[field] = value
-        return replace(cls(tail=tail), **values)
+    @property
+    def max_features(self) -> int:
+        return self.sizes.max_features
+
+    @property
+    def max_rows(self) -> int:
+        return self.sizes.max_rows
+
+    @property
+    def tail(self) -> float:
+        return self.sizes.tail
+
+    @property
+    def large_features(self) -> int:
+        return self.sizes.large_features
+
+    @property
+    def large_rows(self) -> int:
+        return self.sizes.large_rows
 
     def tail_rows(self) -> int:
         """The most rows a tail shape has: large_rows, within the longest sum (a weight gradient
@@ -74,16 +75,6 @@ class Caps:
 
     def has_tail(self) -> bool:
         return self.tail > 0 and not self.shapes
-
-
-def positive(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {text!r}")
-    return value
 
 
 def side_cap(max_rows: int, ndim: int) -> int:
@@ -363,8 +354,7 @@ def pool_reach(pool) -> set[str]:
 #: out of TAIL_SLOTS, this many times the share of examples come from the tail (drawn from the
 #: top of the range, so shrinking moves an example to the bulk); read with bias on or off from
 #: one draw of at most 256 values, the widest range Hypothesis draws integers from uniformly (past
-#: it, its distribution thins out toward large values: the top 40 of 1,000 slots came up 1.6% of
-#: the time, not 4%)
+#: it, its distribution thins out toward large values)
 TAIL_SLOTS = 125
 
 

@@ -8,8 +8,8 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from conformance.core.formats import Format, compute_format, variable_format
-from strategies.cases import Caps, Case, case_reach, cases, derived, fitted, handover
-from strategies.coverage import reaching
+from strategies.cases import Caps, Case, case_reach, cases, fitted, handover
+from strategies.coverage import derived, promising, reaching
 from strategies.shapes import case_shapes
 from strategies.values import SEEDS
 
@@ -58,7 +58,7 @@ def _special_cases(draw, dtype: str, device: str, caps: Caps) -> Case:
     )
 
 
-@functools.cache
+@promising
 def special_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Regular cases with one to four special values written into a non-empty x, weight or bias."""
     return derived(_special_cases(dtype, device, caps), cases(dtype, device, caps))
@@ -92,7 +92,7 @@ def subnormal_inputs(fmt: Format) -> int:
     return (2**fmt.precision - 8) // 8
 
 
-@functools.cache
+@promising
 def subnormal_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Case]:
     """Subnormal x (small multiples of the smallest subnormal s, fewer as it shrinks) with
     small-integer weights. Every product and partial sum is an exact multiple of s below
@@ -101,6 +101,7 @@ def subnormal_cases(dtype: str, device: str, caps: Caps) -> st.SearchStrategy[Ca
     there, so its cast is exact too."""
     most = subnormal_inputs(compute_format(dtype))
     # promised: what the caps reach with at most `most` inputs (out may reach further)
-    narrowed = replace(caps, max_features=min(caps.max_features, most),
-                       large_features=min(caps.large_features, most))  # fmt: skip
+    sizes = replace(caps.sizes, max_features=min(caps.max_features, most),
+                    large_features=min(caps.large_features, most))  # fmt: skip
+    narrowed = replace(caps, sizes=sizes)
     return reaching(_subnormal_cases(dtype, device, caps), case_reach(narrowed))

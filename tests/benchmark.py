@@ -37,14 +37,14 @@ import numpy as np
 from hypothesis import settings
 
 import conftest  # noqa: F401 - registers the Hypothesis profiles
-from conformance.cell import Cell
 from conformance.core import oracle
+from conformance.core.caps import SizeCaps
+from conformance.core.cell import Cell
 from conformance.core.formats import DTYPES
-from conformance.divergence import Registry
-from conformance.farm import prepare_process, thread_cap
-from conformance.options import DEFAULT_TAIL_SHARE
-from conformance.subjects import loaded_layer, resolve, runtimes_of
-from strategies import Caps
+from conformance.core.registry import Registry
+from conformance.runner.farm import prepare_process, thread_cap
+from conformance.runner.options import DEFAULT_TAIL_SHARE
+from conformance.subjects import loaded_layer, resolve
 from strategies.gradients import upstream_for
 from strategies.values import Values
 
@@ -123,26 +123,25 @@ class Phases:
 class RecordingCell(Cell):
     """A cell that also keeps every case, so the bare calls replay exactly what the suite drew."""
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.cases = []
+    def __init__(self, cell: Cell):
+        super().__init__(cell.id, cell.judge)
+        self.contracts = cell.contracts
+        self.cases: list = []
 
     def example(self, example):
         super().example(example)
         self.cases.append(example.case)
 
 
-def suite_rate(prop: str, subject, dtype: str, run: Caps) -> tuple[float, RecordingCell, dict]:
+def suite_rate(prop: str, subject, dtype: str, run: SizeCaps) -> tuple[float, RecordingCell, dict]:
     """The property's examples/s in this cell, the cell, and milliseconds per example by part."""
-    from conformance.plugin import cell_caps, property_test
     from conformance.properties import PROPERTIES as DECLARED
+    from conformance.runner.plugin import cell_caps, property_test
 
     phases = Phases("engine")
     declared = DECLARED[PROPERTIES[prop][0]]
-    divergences = Registry.load().applicable(
-        declared, subject.label, dtype, "cpu", runtimes_of((subject,), dtype)
-    )
-    cell = RecordingCell(declared.name, subject.label, dtype, "cpu", divergences)
+    entries = declared.reaches(Registry.load(), (subject,), dtype, "cpu")
+    cell = RecordingCell(declared.new_cell((subject,), dtype, "cpu", entries))
     caps = cell_caps(run, cell, (subject,))
     test = property_test(replace(declared, check=phases.timed(declared.check, "bound")))
     test.hypothesis.inner_test = phases.timed(test.hypothesis.inner_test, "generation")
@@ -150,7 +149,7 @@ def suite_rate(prop: str, subject, dtype: str, run: Caps) -> tuple[float, Record
     phases.wrap(oracle, ORACLE_CALLS, "oracle")
     try:
         test(subject=subject, dtype=dtype, device="cpu", cell=cell, caps=caps)
-        phases.timed(lambda: json.dumps(cell.as_dict()), "report")()
+        phases.timed(lambda: json.dumps(cell.record_of().to_json()), "report")()
     finally:
         phases.restore()
     seconds = phases.stop()
@@ -232,7 +231,7 @@ def throughput(args, parser) -> None:
         parser.error(f"unknown dtypes {sorted(unknown)}; valid: {', '.join(DTYPES)}")
     if unknown := set(props) - set(PROPERTIES):
         parser.error(f"unknown properties {sorted(unknown)}; valid: {', '.join(PROPERTIES)}")
-    caps = Caps.from_env(tail=DEFAULT_TAIL_SHARE)  # the default run's caps
+    caps = SizeCaps.from_env(tail=DEFAULT_TAIL_SHARE)  # the default run's caps
     for name, examples in (
         ("benchmark-warm-up", min(args.examples, 50)),
         ("benchmark", args.examples),
@@ -244,8 +243,8 @@ def throughput(args, parser) -> None:
     for subject in subjects:  # import the framework and warm it up outside the timings
         layer = subject.build(1, 1, True, "float32", "cpu")
         subject.gradients(layer, np.ones((1, 1), np.float32), np.ones((1, 1), np.float32))
-    # Hypothesis and numpy warm up on a process' first cell (about 1 ms more per example over
-    # 400): a throwaway cell first, so that no cell's figures depend on its place in the order
+    # Hypothesis and numpy warm up on a process' first cell: a throwaway cell first, so that no
+    # cell's figures depend on its place in the order
     settings.load_profile("benchmark-warm-up")
     suite_rate(props[0], subjects[0], dtypes[0], caps)
     settings.load_profile("benchmark")

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def pytest_configure(config):
     """The self-tests call the frameworks directly: their notes that nobody acts on stay hidden,
     as in the suite's own runs."""
-    from conformance.plugin import WARNINGS_NOT_SHOWN
+    from conformance.runner.plugin import WARNINGS_NOT_SHOWN
 
     for line in WARNINGS_NOT_SHOWN:
         config.addinivalue_line("filterwarnings", line)
@@ -49,8 +49,7 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> SuiteRun:
             *args,
         )  # the machine has no GPU: leave out the skipping slots
     # --assert=plain: the suite judges with its cells, not asserts, and pytest would rewrite
-    # every module of Hypothesis (its pytest11 entry point marks them) in each run, about 1.2 s
-    # where bytecode is not cached (PYTHONDONTWRITEBYTECODE)
+    # every module of Hypothesis (its pytest11 entry point marks them) in each run
     command = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--assert=plain",
         "--hypothesis-profile", "ci", "--report-dir", str(report_dir), *args,
@@ -118,8 +117,8 @@ def suite(tmp_path_factory):
 
 def runtimes_for(label: str):
     """device -> what the built-in labelled `label` runs on there, whatever backend Keras has here."""
-    from conformance.subjects.keras_dense import keras_runtimes
-    from conformance.subjects.torch_linear import torch_runtimes
+    from conformance.runtimes.keras import keras_runtimes
+    from conformance.runtimes.torch import torch_runtimes
 
     def runtimes(device: str) -> tuple[str, ...]:
         if label.startswith("keras/"):
@@ -129,6 +128,28 @@ def runtimes_for(label: str):
         return torch_runtimes(device) if label == "torch" else ()
 
     return runtimes
+
+
+def applicable(prop, label: str, dtype: str, device: str, runtimes=None, isa=None) -> tuple:
+    """The built-in registry's entries a cell of `prop` (a Property) for the subject(s) `label`
+    reaches (`runtimes`: device -> what they run on; default: the built-in's so labelled)."""
+    from conformance.core.identity import CellId
+    from conformance.core.registry import Registry
+
+    cell = CellId.of(prop.name, label, dtype, device)
+    where = runtimes if runtimes is not None else runtimes_for(label)
+    return Registry.load().applicable(cell, prop.shows, prop.cross_device, where, isa)
+
+
+def cell_for(prop: str, subject, dtype: str, device: str = "cpu", tf32="framework-default",
+             entries=None):  # fmt: skip
+    """A cell of property `prop` for `subject`, with the entries its label reaches (or `entries`)."""
+    from conformance.properties import PROPERTIES
+
+    declared = PROPERTIES[prop]
+    if entries is None:
+        entries = applicable(declared, subject.label, dtype, device)
+    return declared.new_cell((subject,), dtype, device, entries, tf32)
 
 
 def node(prop: str, subject: str, dtype: str, device: str = "cpu") -> str:

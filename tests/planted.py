@@ -10,12 +10,14 @@ import ml_dtypes
 import numpy as np
 
 from conformance.core.formats import POLICIES, compute_format
-from conformance.subjects.base import once_per_layer
+from conformance.core.identity import with_mode
+from conformance.runtimes import once_per_layer
+from conformance.runtimes.torch import to_numpy, to_tensor
 from conformance.subjects.flax_linear import FlaxLinear
 from conformance.subjects.keras_dense import KerasDense
 from conformance.subjects.litert_dense import LiteRtDense
 from conformance.subjects.onnxruntime_linear import OnnxRuntimeLinear
-from conformance.subjects.torch_linear import TorchLinear, to_numpy, to_tensor
+from conformance.subjects.torch_linear import TorchLinear
 
 
 class _Planted(TorchLinear):
@@ -32,7 +34,7 @@ class _PlantedKeras(KerasDense):
 
     @property
     def label(self) -> str:
-        return self.name + self.mode_suffix
+        return with_mode(self.name, self.mode)
 
 
 class ReshapedNotTransposed(_PlantedKeras):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from conformance.core import oracle
 from conformance.core.budget import assess, limit
+from conformance.core.caps import SizeCaps
 from conformance.core.contract import cpu_contract, directed_rounding, gamma
 from conformance.core.formats import (
     DTYPES,
@@ -99,7 +100,7 @@ def test_correctly_rounded_result_is_within_bound(dtype, data):
 @given(data=st.data())
 def test_modelled_implementations_stay_within_bound(dtype, variant, data):
     """Sequential, reversed, split-bias (two roundings) and flushing evaluations never exceed the bound."""
-    case = data.draw(cases(dtype, "cpu", Caps(max_features=24, max_rows=16)))
+    case = data.draw(cases(dtype, "cpu", Caps(SizeCaps(max_features=24, max_rows=16))))
     reference = oracle.linear(case.x, case.weight, case.bias, dtype)
     with np.errstate(under="ignore"):
         got = accumulate(case.x, case.weight, case.bias, accumulator(dtype), dtype, **variant)
@@ -139,7 +140,7 @@ def test_float32_from_tf32_rounded_inputs_fails_the_cpu_contract_but_not_a_tf32_
 def test_a_policy_cast_then_computed_stays_within_its_bound(policy, variant, data):
     """float32 operands rounded to the policy's compute format, then summed in float32 in any
     order and rounded to the compute format (the bias split or fused): within the policy's bound."""
-    case = data.draw(cases(policy, "cpu", Caps(max_features=24, max_rows=16)))
+    case = data.draw(cases(policy, "cpu", Caps(SizeCaps(max_features=24, max_rows=16))))
     assert case.x.dtype == case.weight.dtype == np.float32
     compute = compute_format(policy)
     cast = [
@@ -184,7 +185,7 @@ def test_a_truncated_matmul_with_a_separate_bias_fits_directed_rounding_only(dty
 def test_results_rounded_toward_zero_stay_within_the_directed_rounding_bound(
     dtype, split_bias, data
 ):
-    case = data.draw(cases(dtype, "cpu", Caps(max_features=24, max_rows=16)))
+    case = data.draw(cases(dtype, "cpu", Caps(SizeCaps(max_features=24, max_rows=16))))
     reference = oracle.linear(case.x, case.weight, case.bias, dtype)
     with np.errstate(under="ignore"):
         got = accumulate(case.x, case.weight, case.bias, accumulator(dtype), dtype,

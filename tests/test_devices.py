@@ -6,19 +6,17 @@ import os
 import numpy as np
 import pytest
 
-from conformance.cell import Cell, SubjectFailure
+from conformance.core.cell import Cell, SubjectFailure
 from conformance.core.formats import TF32_U
 from conformance.core.observation import Quantity
-from conformance.divergence import Registry
-from conformance.farm import pin_gpu
 from conformance.properties import PROPERTIES
-from conformance.property import within_bound
-from conformance.subjects.torch_linear import (
-    TorchLinear,
-    set_torch_tf32,
-    torch_precision_flags,
-)
-from tests.conftest import node, runtimes_for
+from conformance.properties.checks import within_bound
+from conformance.properties.declaration import contract
+from conformance.runner.farm import pin_gpu
+from conformance.runtimes.torch import set_torch_tf32, torch_precision_flags
+from conformance.subjects.availability import device_slots, why_not_on
+from conformance.subjects.torch_linear import TorchLinear
+from tests.conftest import applicable, cell_for, node
 from tests.emulated_gpu import tf32
 from tests.test_bound import accumulate, positive_case
 
@@ -40,9 +38,9 @@ class FakeGpu(TorchLinear):
 
 def test_without_a_gpu_each_subject_offers_a_cuda_slot_that_says_why_it_skips():
     torch = TorchLinear()
-    assert torch.devices() == ["cpu", "cuda:0"]
-    assert torch.missing_device("cuda:0") == "no CUDA device visible to torch"
-    assert torch.missing_device("cpu") is None
+    assert device_slots(torch) == ["cpu", "cuda:0"]
+    assert why_not_on(torch, "cuda:0") == "no CUDA device visible to torch"
+    assert why_not_on(torch, "cpu") is None
 
 
 def test_gpu_cells_are_reported_skipped_with_the_reason(suite):
@@ -64,10 +62,10 @@ def test_devices_option_selects_devices(suite):
 
 
 def test_contract_follows_the_tf32_flag_on_gpus_only():
-    assert FakeGpu(True).contract("float32", "cuda:0").u_in == TF32_U
-    assert FakeGpu(False).contract("float32", "cuda:0").u_in == 0
-    assert FakeGpu(True).contract("float32", "cpu").u_in == 0
-    assert FakeGpu(True).contract("float64", "cuda:0").u_in == 0
+    assert contract(FakeGpu(True), "float32", "cuda:0").u_in == TF32_U
+    assert contract(FakeGpu(False), "float32", "cuda:0").u_in == 0
+    assert contract(FakeGpu(True), "float32", "cpu").u_in == 0
+    assert contract(FakeGpu(True), "float64", "cuda:0").u_in == 0
 
 
 def test_torch_flags_are_read_as_set():
@@ -91,22 +89,19 @@ def _tf32_result_in(cell: Cell, subject) -> None:
     within_bound(cell, subject, Quantity.FORWARD, got, reference)
 
 
-def _cell(policy: str, registry: bool, dtype: str = "float32") -> Cell:
-    prop = PROPERTIES["forward_within_bound"]
-    entries = Registry.load().applicable(
-        prop, "keras/tensorflow", dtype, "cuda:0", runtimes_for("keras/tensorflow")
-    )
-    return Cell(prop.name, "keras/tensorflow", dtype, "cuda:0", entries if registry else (), policy)
+def _cell(policy: str, registry: bool, subject, dtype: str = "float32") -> Cell:
+    return cell_for("forward_within_bound", subject, dtype, "cuda:0", policy,
+                    None if registry else ())  # fmt: skip
 
 
 def test_framework_default_tf32_is_the_known_divergence_where_registered():
-    cell = _cell("framework-default", registry=True)
+    cell = _cell("framework-default", True, FakeGpu(True))
     _tf32_result_in(cell, FakeGpu(True))
     assert cell.failure is None and cell.reproduced["tf32-default"] == 1
 
 
 def test_framework_default_tf32_fails_where_not_registered_and_says_why():
-    cell = _cell("framework-default", registry=False)
+    cell = _cell("framework-default", False, FakeGpu(True))
     with pytest.raises(
         SubjectFailure, match=r"fits TF32 operands, which no registry entry allows here \[tf32\]"
     ):
@@ -114,13 +109,13 @@ def test_framework_default_tf32_fails_where_not_registered_and_says_why():
 
 
 def test_tf32_on_is_held_to_the_tf32_contract():
-    cell = _cell("on", registry=False)
+    cell = _cell("on", False, FakeGpu(True))
     _tf32_result_in(cell, FakeGpu(True))
     assert cell.failure is None and cell.worst_budget <= 1
 
 
 def test_tf32_off_is_held_to_strict_float32():
-    cell = _cell("off", registry=True)
+    cell = _cell("off", True, FakeGpu(False))
     with pytest.raises(SubjectFailure, match="left its forward bound"):
         _tf32_result_in(cell, FakeGpu(False))
 
@@ -137,11 +132,7 @@ class FakeJaxGpu(FakeGpu):
 
 
 def test_float32_evaluation_with_tf32_is_two_known_divergences_at_once():
-    prop = PROPERTIES["forward_within_bound"]
-    entries = Registry.load().applicable(
-        prop, "keras/jax", "float64", "cuda:0", runtimes_for("keras/jax")
-    )
-    cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
+    cell = cell_for("forward_within_bound", FakeJaxGpu(True), "float64", "cuda:0")
     _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(True))
     assert set(cell.reproduced) == {"keras-jax-float64", "tf32-default"}
 
@@ -149,13 +140,9 @@ def test_float32_evaluation_with_tf32_is_two_known_divergences_at_once():
 def test_a_composition_needs_every_code_explained():
     prop = PROPERTIES["forward_within_bound"]
     entries = tuple(
-        e
-        for e in Registry.load().applicable(
-            prop, "keras/jax", "float64", "cuda:0", runtimes_for("keras/jax")
-        )
-        if e.id != "tf32-default"
+        e for e in applicable(prop, "keras/jax", "float64", "cuda:0") if e.id != "tf32-default"
     )
-    cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
+    cell = cell_for(prop.name, FakeJaxGpu(True), "float64", "cuda:0", entries=entries)
     with pytest.raises(
         SubjectFailure, match=r"which no registry entry allows here \[float32-evaluation\+tf32\]"
     ):
@@ -163,12 +150,8 @@ def test_a_composition_needs_every_code_explained():
 
 
 def test_tf32_is_no_looser_contract_where_the_flags_say_it_is_off():
-    prop = PROPERTIES["forward_within_bound"]
-    entries = Registry.load().applicable(
-        prop, "keras/jax", "float64", "cuda:0", runtimes_for("keras/jax")
-    )
-    cell = Cell(prop.name, "keras/jax", "float64", "cuda:0", entries, "framework-default")
-    with pytest.raises(SubjectFailure, match=r"\[float32-evaluation: no registry|left its forward"):
+    cell = cell_for("forward_within_bound", FakeJaxGpu(False), "float64", "cuda:0")
+    with pytest.raises(SubjectFailure, match=r"\[float32-evaluation\]|left its forward"):
         _float32_evaluation_with_tf32_in(cell, FakeJaxGpu(False))
 
 

@@ -38,6 +38,9 @@ def test_the_worked_example_of_adding_a_property_runs(suite, tmp_path):
                 env={"PYTHONPATH": f"{ROOT}:{tmp_path}"})  # fmt: skip
     statuses = {c["subject"]: c["status"] for c in run.cells()}
     assert statuses == {"torch": "pass", "planted-bias-twice": "fail"}, run.output[-3000:]
+    (torch,) = [c for c in run.cells() if c["subject"] == "torch"]
+    # the promises of `cases` survive the example's .map: every layout reached, aimed if need be
+    assert torch["unreached"] == [] and "layout fortran" in torch["coverage"], torch
 
 
 def _commands(lines) -> list[str]:

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.cell import Cell, SubjectFailure
+from conformance.core.cell import Cell, SubjectFailure
 from conformance.core.evidence import BFLOAT16
-from conformance.divergence import Registry
+from conformance.core.registry import Registry
 from conformance.properties import PROPERTIES
-from conformance.subjects import runtimes_of
 from strategies import Case
 from tests.emulated_gpu import H200_RUNS, EmulatedGpu, like
 
@@ -93,10 +92,9 @@ def replay(path: Path, subject: EmulatedGpu, policy: str) -> Cell:
     meta, arrays = load(path)
     prop = PROPERTIES[meta["property"]]
     dtype, device = meta["dtype"], meta["device"]
-    entries = Registry.load().applicable(
-        prop, subject.label, dtype, device, runtimes_of((subject,), dtype)
+    cell = prop.new_cell(
+        (subject,), dtype, device, prop.reaches(Registry.load(), (subject,), dtype, device), policy
     )
-    cell = Cell(prop.name, subject.label, dtype, device, entries, policy)
     with contextlib.suppress(SubjectFailure):
         prop.check(cell, subject, prop.example.from_arrays(dtype, device, arrays))
     return cell
@@ -127,7 +125,7 @@ def test_evidence_with_the_registry_emptied_fails(path):
     meta, arrays = load(path)
     prop = PROPERTIES[meta["property"]]
     subject = with_recorded(subjects[meta["subject"]], meta["message"])
-    cell = Cell(prop.name, subject.label, meta["dtype"], meta["device"], (), policy)
+    cell = prop.new_cell((subject,), meta["dtype"], meta["device"], (), policy)
     with pytest.raises(SubjectFailure, match="which no registry entry allows here"):
         prop.check(cell, subject, prop.example.from_arrays(meta["dtype"], meta["device"], arrays))
 
@@ -191,11 +189,9 @@ def test_float32_evaluation_holds_special_values_to_its_own_reading_of_the_opera
         H200_RUNS["torch-thorough"][1]["keras/torch"],
     )
     case = Case("float64", "cuda:0", np.array([[np.inf]]), np.array([[3.6e-46]]), None, "special")
-    entries = Registry.load().applicable(
-        prop, subject.label, "float64", "cuda:0", runtimes_of((subject,), "float64")
-    )
-    known = Cell(prop.name, subject.label, "float64", "cuda:0", entries)
+    entries = prop.reaches(Registry.load(), (subject,), "float64", "cuda:0")
+    known = prop.new_cell((subject,), "float64", "cuda:0", entries)
     prop.check(known, subject, case)
     assert set(known.reproduced) == {"keras-torch-float64"}
     with pytest.raises(SubjectFailure, match="puts NaN at element"):
-        prop.check(Cell(prop.name, subject.label, "float64", "cuda:0", ()), subject, case)
+        prop.check(prop.new_cell((subject,), "float64", "cuda:0"), subject, case)

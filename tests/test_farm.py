@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conformance.farm import unimportable, usable_cpus
+from conformance.runner.farm import unimportable, usable_cpus
 from tests.conftest import ROOT, node
 
 FORWARD = node("forward_within_bound", "torch", "float32")

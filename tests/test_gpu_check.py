@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 def gpu_check(out, *args: str) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    command = [sys.executable, "-m", "conformance.gpu_check", "--out", str(out), *args]
+    command = [sys.executable, "-m", "conformance.runner.gpu_check", "--out", str(out), *args]
     return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 

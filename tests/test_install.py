@@ -6,6 +6,7 @@ prints, pasted into a shell that activated nothing."""
 import fcntl
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -45,8 +46,15 @@ def venv(tmp_path_factory) -> Path:
 
 
 def install(where: Path) -> None:
-    dist = where / "dist"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, ROOT, cwd=ROOT)
+    """Build the wheel from a copy of the checkout's files (a build writes build/ and *.egg-info
+    beside the sources), install it into a fresh venv."""
+    source, dist = where / "source", where / "dist"
+    tracked = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).stdout.split()
+    for name in tracked:
+        if (ROOT / name).is_file() and not name.startswith("tests/"):
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, source, cwd=where)
     (wheel,) = dist.glob("linear_dense_conformance-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"conformance/divergences.toml", "reports/schema.json"} <= set(names), names

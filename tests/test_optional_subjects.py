@@ -6,9 +6,10 @@ import importlib.util
 
 import pytest
 
-from conformance.subjects import BUILTIN, resolve
+from conformance.runtimes.keras import keras_backend
+from conformance.subjects import BUILTINS, Builtin, resolve
+from conformance.subjects.availability import device_slots, missing_module, why_not_on
 from conformance.subjects.flax_linear import FlaxLinear
-from conformance.subjects.keras_dense import keras_backend
 from tests.planted import PLANTED_OPTIONAL
 
 HAS_FLAX = importlib.util.find_spec("flax") is not None
@@ -21,10 +22,10 @@ class FlaxNeedingMore(FlaxLinear):
 
 
 def test_an_optional_built_in_without_its_framework_skips_saying_how_to_install_it(monkeypatch):
-    monkeypatch.setitem(BUILTIN, "flax", FlaxNeedingMore)
+    monkeypatch.setitem(BUILTINS, "flax", Builtin(FlaxNeedingMore, "flax.nnx.Linear", ("flax*",)))
     subject = resolve("flax")  # not a usage error: its cells skip
-    assert subject.devices() == ["cpu", "cuda:0"]
-    reason = subject.missing_device("cpu")  # the first of its modules missing here
+    assert device_slots(subject) == ["cpu", "cuda:0"]
+    reason = why_not_on(subject, "cpu")  # the first of its modules missing here
     missing = "flax" if not HAS_FLAX else "no_such_flax_companion"
     assert reason == f"the module {missing!r} is not installed (pip install flax)"
 
@@ -98,7 +99,7 @@ def test_litert_runs_the_converted_dense_and_its_float16_path_returns_float32(su
 @pytest.mark.parametrize("planted", list(PLANTED_OPTIONAL), ids=lambda c: c.name)
 def test_a_bug_planted_in_an_optional_subject_is_reported(suite, planted):
     subject = planted()
-    missing = subject.missing()
+    missing = missing_module(subject)
     if missing is not None:
         pytest.skip(f"the module {missing!r} is not installed here")
     if reason := subject.unsupported("float32", "cpu"):

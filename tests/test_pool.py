@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.property import first_bit_difference
+from conformance.core.caps import SizeCaps
+from conformance.properties.checks import first_bit_difference
 from conformance.subjects import loaded_layer, resolve
 from strategies import Caps, cases
 
@@ -15,7 +16,7 @@ from strategies import Caps, cases
 @given(data=st.data())
 def test_pooled_layer_matches_a_fresh_one(name, dtype, data):
     subject = resolve(name)
-    case = data.draw(cases(dtype, "cpu", Caps(max_features=6, max_rows=8)))
+    case = data.draw(cases(dtype, "cpu", Caps(SizeCaps(max_features=6, max_rows=8))))
     pooled = subject.forward(loaded_layer(subject, case), case.x)
     fresh_layer = subject.build(case.in_features, case.out_features, case.has_bias, dtype, "cpu")
     subject.load(fresh_layer, case.weight, case.bias)

@@ -15,7 +15,7 @@ import pytest
 
 from reports.html import render
 from reports.report import SCHEMA_VERSION, TOOL, load, validate, write_atomic
-from tests.conftest import verdict_of
+from tests.conftest import ROOT, verdict_of
 
 
 def test_report_validates_against_its_schema(planted_run):
@@ -346,21 +346,82 @@ def test_an_example_that_cannot_be_stored_says_so_where_the_replay_line_would_be
     and the line that would print the replay command prints it instead."""
     import numpy as np
 
-    from conformance import cell as cells
+    from conformance.core import cell as cells
     from conformance.core import evidence
-    from conformance.plugin import failure_text
+    from conformance.core.record import CellRecord
+    from conformance.properties import PROPERTIES
+    from conformance.runner.plugin import failure_text
+    from conformance.subjects.torch_linear import TorchLinear
     from strategies.cases import Case
 
     def no_memory(dtype, arrays):
         raise MemoryError
 
     monkeypatch.setattr(evidence, "npz_bytes", no_memory)
-    record = cells.Cell("forward_within_bound", "torch", "float32", "cpu")
+    record = PROPERTIES["forward_within_bound"].new_cell((TorchLinear(),), "float32", "cpu")
     zeros = np.zeros((3, 2), np.float32)
     record.example(Case("float32", "cpu", zeros, zeros, None, "ones"))
     with pytest.raises(cells.SubjectFailure):
         record.fail("torch left its forward bound at element (0, 0)", got=zeros)
     failure = record.packed_failure()
     assert failure["arrays"] is None and "did not fit in memory" in failure["unstored"]
-    text = failure_text({"failure": failure, "nodeid": "x::test_y[z]"}, "out")
+    text = failure_text(
+        CellRecord("forward_within_bound", "torch", "float32", "cpu", "fail", failure=failure),
+        "out",
+    )
     assert "no reproducer: its arrays" in text and "replay:" not in text, text
+
+
+UNREACHABLE = '''
+import dataclasses
+
+import numpy as np
+
+from conformance.core.layout import CONTIGUOUS
+from conformance.properties.checks import forward
+from conformance.properties.declaration import declare
+from strategies import cases
+
+
+def packed_cases(dtype, device, caps):
+    """Cases with x packed: the layouts `cases` promises are never reached."""
+    return cases(dtype, device, caps).map(
+        lambda case: dataclasses.replace(case, x=np.ascontiguousarray(case.x_view().array()),
+                                         layout=CONTIGUOUS)
+    )
+
+
+@declare(strategy=packed_cases, shows=set())
+def packed_forward_runs(cell, subject, case):
+    """The forward pass runs on packed inputs."""
+    forward(cell, subject, case)
+'''
+
+
+def test_a_promised_bucket_no_example_can_reach_is_listed_as_unreached(suite, tmp_path):
+    """A strategy whose .map drops a bucket its base promises: the cell aims at it, finds no
+    example and lists it in `unreached`; the check itself still passes."""
+    (tmp_path / "packed_example.py").write_text(UNREACHABLE)
+    run = suite("-p", "packed_example", "-k", "packed_forward_runs", "--dtypes", "float32",
+                "--subjects", "torch", env={"PYTHONPATH": f"{ROOT}:{tmp_path}"})  # fmt: skip
+    (cell,) = run.cells(property="packed_forward_runs")
+    assert cell["status"] == "pass", run.output[-3000:]
+    assert "layout fortran" in cell["unreached"] and "layout fortran" not in cell["coverage"]
+    assert "input tensor" not in cell["unreached"], cell
+
+
+def test_the_schema_describes_the_cell_record_field_for_field():
+    """report.json's cells are CellRecords: the schema names each field, requires those without
+    a default, and allows nothing else."""
+    from dataclasses import MISSING, fields
+
+    from conformance.core.record import CellRecord
+
+    schema = json.loads((ROOT / "reports" / "schema.json").read_text())["$defs"]["cell"]
+    declared = {f.name: f for f in fields(CellRecord)}
+    assert set(schema["properties"]) == set(declared)
+    assert schema["additionalProperties"] is False
+    no_default = {
+        n for n, f in declared.items() if f.default is MISSING and f.default_factory is MISSING
+    }
+    assert no_default <= set(schema["required"]) <= set(declared)

@@ -108,11 +108,11 @@ def test_a_worker_signalled_while_it_starts_survives_to_ignore_it():
     worker = (
         "import os, signal, sys; sys.path.insert(0, sys.argv[1]);"
         "os.kill(os.getpid(), signal.SIGTERM);"  # arrives while the worker starts
-        "from conformance import signals; signals.ignore_signals(); print('alive')"
+        "from conformance.runner import signals; signals.ignore_signals(); print('alive')"
     )
     controller = (
         "import subprocess, sys; sys.path.insert(0, sys.argv[1]);"
-        "from conformance import signals; signals.interrupt_on_signals();"
+        "from conformance.runner import signals; signals.interrupt_on_signals();"
         f"sys.exit(subprocess.run([sys.executable, '-c', {worker!r}, sys.argv[1]]).returncode)"
     )
     run = subprocess.run([sys.executable, "-c", controller, str(ROOT)], capture_output=True,
@@ -124,7 +124,7 @@ def test_a_worker_signalled_while_it_starts_survives_to_ignore_it():
 def fresh_signals(monkeypatch):
     """The signals module with no signal received and a session started (a test ends by calling
     seen(), as pytest does: its own report is a safe point)."""
-    from conformance import signals
+    from conformance.runner import signals
 
     monkeypatch.setattr(signals, "_received", [])
     state = {"started": True, "seen": False, "finishing": False, "raised_at": -1.0}
@@ -149,7 +149,7 @@ def test_traceback_entries_without_a_line_are_dropped_before_pytest_formats_them
     """pytest's KeyboardInterrupt report fails on an entry whose tb_lineno is None."""
     from types import SimpleNamespace
 
-    from conformance import signals
+    from conformance.runner import signals
 
     inner = SimpleNamespace(tb_lineno=7, tb_next=None)
     lineless = SimpleNamespace(tb_lineno=None, tb_next=inner)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
-from conformance.cell import buckets
 from conformance.core import oracle
+from conformance.core.caps import SizeCaps
+from conformance.core.cell import buckets
 from conformance.core.formats import (
     ALL_DTYPES,
     FORMATS,
@@ -20,7 +21,7 @@ from conformance.core.formats import (
     variable_format,
 )
 from conformance.core.layout import LAYOUTS, Layout
-from conformance.subjects.torch_linear import torch_tensor
+from conformance.runtimes.torch import torch_tensor
 from strategies import (
     Caps,
     cases,
@@ -29,7 +30,7 @@ from strategies import (
     subnormal_cases,
 )
 from strategies.cases import fitted
-from strategies.coverage import reach
+from strategies.coverage import built
 from strategies.gradients import backward
 from strategies.inputs import float_inputs, integer_inputs
 from strategies.shapes import MAX_ELEMENTS, MAX_MACS, case_shapes, leading_shapes, shape_pool
@@ -57,7 +58,7 @@ def test_leading_shapes_have_rank_1_to_4_and_at_most_the_row_cap(shape):
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize(
-    "caps", [Caps(), Caps(max_features=3, max_rows=5)], ids=["default", "tiny"]
+    "caps", [Caps(), Caps(SizeCaps(max_features=3, max_rows=5))], ids=["default", "tiny"]
 )
 @DRAWN
 @given(data=st.data())
@@ -171,15 +172,20 @@ def test_a_policy_draws_operands_its_cast_rounds_and_upstreams_in_its_compute_fo
 def test_caps_come_from_options_then_environment(monkeypatch):
     monkeypatch.setenv("CONFORMANCE_MAX_FEATURES", "7")
     monkeypatch.setenv("CONFORMANCE_MAX_ROWS", "9")
-    assert Caps.from_env() == Caps(max_features=7, max_rows=9)
-    assert Caps.from_env(max_rows=3) == Caps(max_features=7, max_rows=3)
+    assert SizeCaps.from_env() == SizeCaps(max_features=7, max_rows=9)
+    assert SizeCaps.from_env(max_rows=3) == SizeCaps(max_features=7, max_rows=3)
     monkeypatch.setenv("CONFORMANCE_MAX_ROWS", "many")
     with pytest.raises(ValueError, match="CONFORMANCE_MAX_ROWS must be a positive integer"):
-        Caps.from_env()
+        SizeCaps.from_env()
 
 
 @pytest.mark.parametrize(
-    "caps", [Caps(), Caps(max_features=4, max_rows=3), Caps(max_features=1024, max_rows=4096)]
+    "caps",
+    [
+        Caps(),
+        Caps(SizeCaps(max_features=4, max_rows=3)),
+        Caps(SizeCaps(max_features=1024, max_rows=4096)),
+    ],
 )
 def test_the_shape_pool_keeps_the_caps_and_reaches_every_shape_bucket(caps):
     pool = shape_pool(caps.max_rows, caps.max_features, 8)
@@ -217,7 +223,7 @@ def test_value_families_shrink_toward_simple_values():
 
 
 # -- sizes, layouts, inputs (the reach of issue-sized inputs) --------------------------------------
-TAIL = Caps(tail=1.0, tensors=True)
+TAIL = Caps(SizeCaps(tail=1.0), tensors=True)
 
 
 @settings(max_examples=60, derandomize=True, deadline=None, database=None)
@@ -233,7 +239,7 @@ def test_the_tail_keeps_its_caps(data):
 def test_the_tail_comes_as_often_as_its_share_says():
     """Hypothesis draws integers uniformly only from small ranges: a tail chosen by the top 4% of
     1,000 slots came 1.6% of the time."""
-    shapes = case_shapes(Caps(tail=0.2), 1, None)
+    shapes = case_shapes(Caps(SizeCaps(tail=0.2)), 1, None)
     drawn = []
 
     @settings(max_examples=1000, derandomize=True, database=None, phases=[Phase.generate])
@@ -253,12 +259,30 @@ def test_the_tail_comes_as_often_as_its_share_says():
 def test_every_promised_bucket_has_an_example_aimed_at_it(strategy):
     """What coverage aiming relies on: the strategy built with caps aimed at a bucket draws
     examples in it (the plugin draws one for each bucket a cell's examples missed)."""
-    caps = Caps(tail=0.04, tensors=True)
-    promised = reach(strategy("float32", "cpu", caps))
+    caps = Caps(SizeCaps(tail=0.04), tensors=True)
+    _, promised = built(strategy, "float32", "cpu", caps)
     assert {"rows > 512", "layout fortran", "weight strided", "input tensor"} & promised
     for bucket in sorted(promised):
         aimed = strategy("float32", "cpu", replace(caps, aim=bucket))
         find(aimed, lambda e, b=bucket: b in buckets(e), settings=settings(database=None))
+
+
+def test_what_is_built_from_promising_strategies_promises_what_they_do():
+    """However a property composes the strategies it draws from, its strategy promises their
+    buckets, on the first build and on every cached one after it."""
+    caps = Caps(SizeCaps(tail=0.04), tensors=True)
+    _, promised = built(cases, "float32", "cpu", caps)
+    assert {"layout fortran", "weight strided", "input tensor"} <= promised
+
+    def composed(dtype, device, caps):
+        mapped = cases(dtype, device, caps).map(lambda case: case)
+        return st.tuples(mapped.filter(lambda case: True), st.integers())
+
+    for _ in range(2):
+        assert built(composed, "float32", "cpu", caps)[1] == promised
+    _, inputs = built(lambda *a: float_inputs(*a).map(lambda e: e), "float32", "cpu", caps)
+    assert promised | {"input dtype float64"} <= inputs
+    assert built(lambda: st.integers())[1] == frozenset()
 
 
 @pytest.mark.parametrize("name", LAYOUTS)

@@ -1,6 +1,6 @@
 """A failing example's arrays, packed as compressed .npz bytes (base64) so they travel from the
 worker that found the failure to the controller, which writes them as the reproducer's .npz
-beside report.json (report.json itself holds no arrays).
+beside report.json (report.json itself holds no arrays), and the command that replays it.
 
 The bytes are a plain .npz file: reproducers load them with allow_pickle=False. bfloat16 arrays
 are stored as float32 (exactly) and listed under `bfloat16`; the tested dtype is stored under
@@ -9,6 +9,9 @@ are stored as float32 (exactly) and listed under `bfloat16`; the tested dtype is
 
 import base64
 import io
+import shlex
+import sys
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -54,3 +57,9 @@ def unpack(packed: str) -> dict[str, np.ndarray]:
     for name in arrays.pop("bfloat16").tolist():
         arrays[name] = arrays[name].astype(BFLOAT16)
     return arrays
+
+
+def replay_command(script: str | Path, python: str = sys.executable) -> str:
+    """The command that runs a reproducer script pasted into any shell, in any directory: the
+    interpreter that ran the suite and the script, both by their full paths."""
+    return shlex.join([python, str(Path(script).absolute())])

@@ -80,7 +80,7 @@ def _finite_abs(a: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(a), np.abs(a), 0)
 
 
-#: multiply-adds up to which float64 operands are evaluated in long double (about 14 ms here)
+#: multiply-adds up to which float64 operands are evaluated in long double (beyond: float64)
 LONGDOUBLE_MACS = 2**22
 
 

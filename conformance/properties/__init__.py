@@ -1,24 +1,21 @@
-"""The suite's properties, each declared once (`conformance.property.declare`), in the order the
-docs list them: structure first, then forward results, edges, devices, gradients, training,
-inputs of another dtype and the opt-in special values. A declaration imports the core, the
-subjects, the strategies and `conformance.property`; never `reports`."""
+"""The suite's properties, each declared once (`declaration.declare`), in the order the docs list
+them: structure first, then forward results, edges, devices, gradients, training, inputs of
+another dtype and the opt-in special values. A declaration imports the core, the subjects, the
+strategies and `checks` (what the checks share); never the runner or `reports`."""
 
-import importlib
-
-from conformance.property import PROPERTIES, Property
+from conformance.properties import (
+    devices,
+    edges,
+    forward,
+    gradients,
+    inputs,
+    special_values,
+    structure,
+    training,
+)
+from conformance.properties.declaration import PROPERTIES, Property
 
 #: the modules that declare properties, in the order their properties are listed
-MODULES = (
-    "structure",
-    "forward",
-    "edges",
-    "devices",
-    "gradients",
-    "training",
-    "inputs",
-    "special_values",
-)
-for _module in MODULES:
-    importlib.import_module(f"conformance.properties.{_module}")
+MODULES = (structure, forward, edges, devices, gradients, training, inputs, special_values)
 
-__all__ = ["PROPERTIES", "Property"]
+__all__ = ["MODULES", "PROPERTIES", "Property"]

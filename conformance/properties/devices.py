@@ -4,7 +4,8 @@ from dataclasses import replace
 
 from conformance.core import oracle
 from conformance.core.observation import BOUNDED, Quantity
-from conformance.property import declare, forward, within_bound
+from conformance.properties.checks import forward, within_bound
+from conformance.properties.declaration import declare
 from strategies import cases
 
 

@@ -5,7 +5,8 @@ import numpy as np
 from conformance.core import oracle
 from conformance.core.formats import compute_format
 from conformance.core.observation import BOUNDED, Code, Observation, Quantity
-from conformance.property import attempt, declare, forward, result_dtype, within_bound
+from conformance.properties.checks import attempt, forward, result_dtype, within_bound
+from conformance.properties.declaration import declare
 from strategies import rank1_cases
 from strategies.cases import layer_defaults, zero_out_cases
 
@@ -44,7 +45,7 @@ def default_initialisation_agrees(cell, pair, case):
     """
     zero_bias = {subject.label: _all_zero(cell, subject, case) for subject in pair}
     observation = _disagreement(cell, zero_bias)
-    if observation is not None and not cell.explains(observation):
+    if observation is not None and not cell.judge.explains(observation):
         for subject in pair:
             if zero_bias[subject.label]:
                 zero_bias[subject.label] = _all_zero(cell, subject, case, MIN_BIAS_ELEMENTS)

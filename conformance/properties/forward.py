@@ -7,7 +7,8 @@ import numpy as np
 from conformance.core import oracle
 from conformance.core.budget import limit
 from conformance.core.observation import BOUNDED, Quantity
-from conformance.property import declare, forward, within_bound
+from conformance.properties.checks import forward, within_bound
+from conformance.properties.declaration import declare
 from conformance.subjects import loaded_layer
 from strategies import cases
 from strategies.cases import batched_cases, bias_off_cases

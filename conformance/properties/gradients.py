@@ -10,7 +10,8 @@ import numpy as np
 
 from conformance.core import oracle
 from conformance.core.observation import BOUNDED, Code, Quantity
-from conformance.property import declare, first_bit_difference, gradients, within_bound
+from conformance.properties.checks import first_bit_difference, gradients, within_bound
+from conformance.properties.declaration import declare
 from strategies.gradients import (
     Backward,
     Repeated,

@@ -13,7 +13,8 @@ from conformance.core.budget import assess, limit
 from conformance.core.contract import input_cast
 from conformance.core.formats import compute_format
 from conformance.core.observation import BOUNDED, Code, Observation, Quantity
-from conformance.property import attempt, declare, forward, result_dtype, within_bound
+from conformance.properties.checks import attempt, forward, result_dtype, within_bound
+from conformance.properties.declaration import declare
 from strategies.inputs import MixedInput, float_inputs, integer_inputs
 
 SHOWS = {Code.RAISES, Code.RESULT_DTYPE, Code.INPUT_NARROWED, *BOUNDED}
@@ -61,7 +62,7 @@ def cast_then_linear(cell, subject, example: MixedInput) -> None:
 
 def _fits(cell, subject, got, reference, cast) -> bool:
     """Whether `got` lies within the cast-then-compute bound around `reference`."""
-    contract = cast(cell.judged(subject, cell.device).contract)
+    contract = cast(cell.judge.judged(subject.label, cell.device).contract)
     return assess(got, reference.value, limit(reference, contract), cell.dtype).budget_used <= 1
 
 

@@ -6,7 +6,8 @@ from conformance.core import oracle
 from conformance.core.contract import overflow_limit
 from conformance.core.formats import FORMATS, compute_format
 from conformance.core.observation import BOUNDED, Code, Observation, Quantity
-from conformance.property import declare, forward, within_bound
+from conformance.properties.checks import forward, within_bound
+from conformance.properties.declaration import declare
 from strategies import special_cases, subnormal_cases
 
 
@@ -48,7 +49,7 @@ def nan_and_inf_positions_agree(cell, subject, case):
         return
     with np.errstate(invalid="ignore", over="ignore"):
         reference = oracle.linear(*operands, case.dtype)
-    for codes, contract in cell.judged(subject, case.device).compositions():
+    for codes, contract in cell.judge.judged(subject.label, case.device).compositions():
         limit = overflow_limit(contract)
         if limit is None:
             continue
@@ -62,7 +63,7 @@ def nan_and_inf_positions_agree(cell, subject, case):
                 f" {contract.evaluation} evaluation of them does (it fits that)"
             )
             observation = Observation(codes, text, quantity=Quantity.FORWARD)
-            if cell.explains(observation):
+            if cell.judge.explains(observation):
                 cell.deviation(subject.label, observation)
                 return
     index = tuple(int(i) for i in np.argwhere(wrong)[0])

@@ -2,13 +2,13 @@
 
 from conformance.core.formats import compute_format
 from conformance.core.observation import Code
-from conformance.property import (
-    declare,
+from conformance.properties.checks import (
     first_bit_difference,
     forward,
     result_dtype,
     same_parameters,
 )
+from conformance.properties.declaration import declare
 from conformance.subjects import loaded_layer
 from strategies import cases
 

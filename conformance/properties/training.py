@@ -6,7 +6,8 @@ from conformance.core import oracle
 from conformance.core.budget import limit
 from conformance.core.contract import chained_bound, sgd_bound
 from conformance.core.observation import BOUNDED, Quantity
-from conformance.property import declare, within_bound
+from conformance.properties.checks import within_bound
+from conformance.properties.declaration import declare
 from conformance.subjects import loaded_layer
 from strategies.gradients import Backward, Training, backward, trainings
 

@@ -5,8 +5,11 @@ A subject imports the core (`conformance.core`) and its own framework, nothing e
 
 import functools
 import importlib
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from conformance.core.identity import split_label
+from conformance.subjects.availability import missing_module
 from conformance.subjects.base import REQUIRED_METHODS, Subject
 from conformance.subjects.flax_linear import FlaxLinear, FlaxLinearX64
 from conformance.subjects.keras_dense import KerasDense, TfKerasDense
@@ -14,26 +17,45 @@ from conformance.subjects.litert_dense import LiteRtDense
 from conformance.subjects.onnxruntime_linear import OnnxRuntimeLinear
 from conformance.subjects.torch_linear import TorchLinear
 
-BUILTIN = {
-    "torch": TorchLinear,
-    "keras": KerasDense,
-    "tf_keras": TfKerasDense,
-    "flax": FlaxLinear,
-    "flax_x64": FlaxLinearX64,
-    "onnxruntime": OnnxRuntimeLinear,
-    "litert": LiteRtDense,
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in subject: its class, how people call it (`{backend}`: Keras' backend, from its
+    label keras/<backend>), and the labels it owns (glob patterns): a plug-in labelled so inherits
+    its registry entries, so it must be one of its own (a patched build, as an upgrade candidate)
+    or say it stands in."""
+
+    cls: type[Subject]
+    human: str
+    labels: tuple[str, ...]
+
+
+#: the built-in subjects, by the name --subjects takes
+BUILTINS = {
+    "torch": Builtin(TorchLinear, "torch.nn.Linear", ("torch",)),
+    "keras": Builtin(KerasDense, "Keras Dense ({backend} backend)", ("keras", "keras/*")),
+    "tf_keras": Builtin(TfKerasDense, "tf-keras Dense (Keras 2)", ("tf_keras",)),
+    "flax": Builtin(FlaxLinear, "flax.nnx.Linear", ("flax*",)),
+    "flax_x64": Builtin(FlaxLinearX64, "flax.nnx.Linear (x64)", ("flax*",)),
+    "onnxruntime": Builtin(OnnxRuntimeLinear, "torch.nn.Linear in ONNX Runtime", ("onnxruntime",)),
+    "litert": Builtin(LiteRtDense, "Keras Dense in LiteRT", ("litert",)),
 }
-#: the built-ins' labels (glob patterns): a plug-in labelled so inherits their registry entries,
-#: so it must be one of them (a patched build, as an upgrade candidate) or say it stands in
-RESERVED_LABELS = {
-    "torch": TorchLinear,
-    "keras": KerasDense,
-    "keras/*": KerasDense,
-    "tf_keras": TfKerasDense,
-    "flax*": FlaxLinear,
-    "onnxruntime": OnnxRuntimeLinear,
-    "litert": LiteRtDense,
-}
+
+
+def owner(label: str) -> Builtin | None:
+    """The built-in that owns `label` (its mode aside), or None."""
+    name = split_label(label)[0]
+    if name in BUILTINS:
+        return BUILTINS[name]
+    return next((b for b in BUILTINS.values() if any(fnmatchcase(name, p) for p in b.labels)), None)
+
+
+def human_name(label: str) -> str:
+    """A subject as people call it: torch.nn.Linear, Keras Dense (jax backend), ... in compile mode."""
+    name, mode = split_label(label)
+    builtin = owner(label)
+    found = builtin.human.format(backend=name.partition("/")[2]) if builtin else name
+    return found if mode == "eager" else f"{found} in {mode} mode"
 
 
 class SubjectError(ValueError):
@@ -42,9 +64,9 @@ class SubjectError(ValueError):
 
 def resolve(spec: str) -> Subject:
     """A built-in name or `module:attr` (a Subject class or instance) -> a ready subject."""
-    valid = f"valid: {', '.join(BUILTIN)}, or module:attr naming a Subject"
-    if spec in BUILTIN:
-        subject = BUILTIN[spec]()
+    valid = f"valid: {', '.join(BUILTINS)}, or module:attr naming a Subject"
+    if spec in BUILTINS:
+        subject = BUILTINS[spec].cls()
     elif ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:
@@ -61,12 +83,12 @@ def resolve(spec: str) -> Subject:
                 f"subject {spec!r} is labelled {subject.label!r}; '@' sets off an execution mode"
                 " in a label (torch@compile), so give it a name without one"
             )
-        owner = next((c for p, c in RESERVED_LABELS.items() if fnmatchcase(subject.label, p)), None)
-        if owner is not None and not (isinstance(subject, owner) or subject.stands_in):
+        builtin = owner(subject.label)
+        if builtin is not None and not (isinstance(subject, builtin.cls) or subject.stands_in):
             raise SubjectError(
                 f"subject {spec!r} is labelled {subject.label!r}, a label of the built-in"
-                f" {owner.__name__} whose registry entries it would inherit; give it a name of its"
-                " own, or set stands_in = True if it stands in for the built-in on purpose"
+                f" {builtin.cls.__name__} whose registry entries it would inherit; give it a name"
+                " of its own, or set stands_in = True if it stands in for the built-in on purpose"
             )
         lacking = [m for m in REQUIRED_METHODS if getattr(type(subject), m) is getattr(Subject, m)]
         if lacking or not subject.name:
@@ -76,8 +98,8 @@ def resolve(spec: str) -> Subject:
     else:
         raise SubjectError(f"unknown subject {spec!r}; {valid}")
     subject.spec = spec
-    missing = subject.missing()
-    if missing and not (spec in BUILTIN and subject.install):  # an optional built-in's cells skip
+    missing = missing_module(subject)
+    if missing and not (spec in BUILTINS and subject.install):  # an optional built-in's cells skip
         raise SubjectError(f"subject {spec!r} needs the module {missing!r}, which is not installed")
     return subject
 
@@ -117,7 +139,7 @@ def loaded_layer(subject: Subject, case):
 
 
 __all__ = [
-    "BUILTIN",
+    "BUILTINS",
     "Subject",
     "SubjectError",
     "loaded_layer",

@@ -7,18 +7,11 @@ every example, so `load` must overwrite every parameter.
 """
 
 import copy
-import functools
-import importlib.metadata
-import importlib.util
-import sys
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from conformance.core.contract import Contract, device_contract
-from conformance.core.formats import POLICIES
+from conformance.core.identity import with_mode
 from conformance.core.layout import View
 
 #: execution modes that compile the layer for each new input shape: their cells draw shapes from a
@@ -31,17 +24,12 @@ JAX_MODULES = frozenset({"jax", "jaxlib", "flax", "equinox", "haiku"})
 EAGER = "eager: the layer called as it is, each call reading its current weights"
 
 
-def once_per_layer(layer, key, make):
-    """make(), made once per layer and key (a staged or compiled call of that layer), kept in the
-    layer's __dict__: past Keras' attribute tracking and torch's Module.__setattr__."""
-    cache = layer.__dict__.setdefault("conformance_once", {})
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
-
-
 class Subject:
-    """Base class for subjects; built-ins and `module:attr` plug-ins implement the methods below."""
+    """Base class for subjects; built-ins and `module:attr` plug-ins implement the methods below.
+
+    Three say what it cannot do: `unsupported(dtype, device)`, `unsupported_case(case)` and
+    `lacks(feature)`; whether it can run a cell here at all (its modules, its devices, the
+    policies it runs) the suite works out itself (`conformance.subjects.availability`)."""
 
     #: name used by --subjects and in reports
     name: str = ""
@@ -77,39 +65,18 @@ class Subject:
     def label(self) -> str:
         """How cells name this subject: its name and, but in eager mode, its mode (torch@compile;
         a Keras subject adds its backend: keras/tensorflow@xla)."""
-        return self.name + self.mode_suffix
-
-    @property
-    def mode_suffix(self) -> str:
-        return "" if self.mode == "eager" else f"@{self.mode}"
-
-    def compiles_shapes(self) -> bool:
-        """Whether each cell draws its shapes from a fixed pool (`compiles_per_shape`)."""
-        if self.compiles_per_shape is not None:
-            return self.compiles_per_shape
-        return any(module.split(".")[0] in JAX_MODULES for module in self.requires)
+        return with_mode(self.name, self.mode)
 
     def in_mode(self, mode: str) -> "Subject":
         """This subject running in `mode` (one of `modes`): a copy with its own layers."""
         variant = copy.copy(self)
         variant.mode = mode
-        variant.compiles_per_shape = self.compiles_shapes() or mode in COMPILING_MODES
+        variant.compiles_per_shape = draws_from_pool(self) or mode in COMPILING_MODES
         return variant
 
     def mode_contract(self) -> str:
         """What running in this mode assumes about the layer, for the cell's contracts."""
         return EAGER
-
-    def missing(self) -> str | None:
-        """The first required module that cannot be imported, or None."""
-        for module in self.requires:
-            if importlib.util.find_spec(module) is None:
-                return module
-        return None
-
-    def versions(self) -> dict[str, str]:
-        """Versions of the modules the subject runs on, read from package metadata (no import)."""
-        return {module: v for module in self.requires if (v := module_version(module))}
 
     def environment(self) -> dict:
         """What the framework reports about itself: BLAS/oneDNN, precision and determinism flags, devices."""
@@ -119,22 +86,6 @@ class Subject:
         """Devices the framework can use here: "cpu", then "cuda:N" for each visible GPU."""
         return ["cpu"]
 
-    def devices(self) -> list[str]:
-        """Devices to test: those found, plus a cuda:0 slot when no GPU is (its cells skip, saying why)."""
-        found = ["cpu"] if self.missing() else self.found_devices()
-        return found if len(found) > 1 else [*found, "cuda:0"]
-
-    def missing_device(self, device: str) -> str | None:
-        """Why `device` cannot be used here, or None when it can (an optional built-in whose
-        framework is not installed: that)."""
-        module = self.missing()
-        if module is not None:
-            return f"the module {module!r} is not installed ({self.install or 'install it'})"
-        if device in self.found_devices():
-            return None
-        kind = "CUDA device" if device.startswith("cuda") else f"device {device}"
-        return f"no {kind} visible to {self.label}"
-
     def prepare_process(self, threads: int, tf32: str) -> None:
         """Once per process, before any cell runs: size the framework's thread pools to `threads`
         and apply the TF32 policy (framework-default leaves the framework's own setting)."""
@@ -143,16 +94,6 @@ class Subject:
         """Why this subject cannot run `dtype` on `device`, or None when it can."""
         return None
 
-    def cannot_run(self, dtype: str, device: str) -> str | None:
-        """Why `dtype` on `device` cannot run here: the framework or device missing, a
-        mixed-precision policy the subject does not run, or `unsupported`; None when it can."""
-        if reason := self.missing_device(device):
-            return reason
-        if dtype in POLICIES and dtype not in self.policies:
-            runs = ", ".join(self.policies) or "none"
-            return f"{self.label} does not run the mixed-precision policy {dtype} (it runs: {runs})"
-        return self.unsupported(dtype, device)
-
     def unsupported_case(self, case) -> str | None:
         """Why this subject cannot take `case` (a strategies.Case: a shape, memory layout or input
         kind it does not support), or None when it can. Such examples are not checked: the cell
@@ -160,21 +101,10 @@ class Subject:
         could take none of its examples is skipped with the reason."""
         return None
 
-    def contract(self, dtype: str, device: str) -> Contract:
-        """Precision assumptions on `device`, from the flags in effect (TF32, reduced-precision reductions)."""
-        return device_contract(dtype, device, **self.precision_flags(dtype, device))
-
     def runtimes(self, dtype: str, device: str) -> tuple[str, ...]:
         """What computes `dtype` on `device` for this subject (e.g. "xla-cpu", "tensorflow-cpu",
         "torch-cpu", "cublas"): registry entries that name one of these reach this subject too."""
         return ()
-
-    def divergence_file(self) -> Path | None:
-        """The subject's own divergence file (`divergences`, beside its module), or None."""
-        if not self.divergences:
-            return None
-        module = sys.modules[type(self).__module__].__file__ or ""
-        return Path(module).with_name(self.divergences)
 
     def precision_flags(self, dtype: str, device: str) -> dict:
         """{"tf32": bool, "reduced_reduction": bool} in effect for `dtype` on `device` (none on the CPU)."""
@@ -252,25 +182,12 @@ class SubjectProtocol(Protocol):
     def forward(self, layer: Any, x: Any) -> np.ndarray: ...
 
 
-def device_parts(device: str) -> tuple[str, str]:
-    """("cpu" or "gpu", index) for a suite device name: cpu, cpu:N, cuda:N."""
-    kind, _, index = device.partition(":")
-    return ("gpu" if kind == "cuda" else kind), index or "0"
-
-
 REQUIRED_METHODS = ("build", "load", "read", "forward")
 
 
-@functools.cache
-def _distributions() -> Mapping[str, list[str]]:
-    return importlib.metadata.packages_distributions()
-
-
-def module_version(module: str) -> str | None:
-    """Version of the distribution that provides `module` (tensorflow may come from tensorflow-cpu)."""
-    for dist in _distributions().get(module, [module]):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+def draws_from_pool(subject: Subject) -> bool:
+    """Whether each cell draws its shapes from a fixed pool (`compiles_per_shape`; by default,
+    whether the subject runs on JAX)."""
+    if subject.compiles_per_shape is not None:
+        return subject.compiles_per_shape
+    return any(module.split(".")[0] in JAX_MODULES for module in subject.requires)

@@ -8,14 +8,14 @@ shape, so its cells draw their shapes from a fixed pool.
 import numpy as np
 
 from conformance.core.formats import FORMATS
-from conformance.subjects.base import Subject
-from conformance.subjects.jax_runtime import (
+from conformance.runtimes.jax import (
     jax_device,
     jax_devices,
     jax_precision_flags,
     jax_runtimes,
     prepare_jax,
 )
+from conformance.subjects.base import Subject
 
 
 class FlaxLinear(Subject):

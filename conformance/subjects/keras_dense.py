@@ -1,34 +1,30 @@
 """Subjects `keras` (keras.layers.Dense on the active Keras 3 backend) and `tf_keras` (legacy Keras 2's
 Dense, which `tf.keras` is under TF_USE_LEGACY_KERAS=1): kernel (in, out) = weight^T."""
 
-import json
 import os
-import sys
 
 import numpy as np
 
 from conformance.core.formats import POLICIES
+from conformance.core.identity import with_mode
 from conformance.core.layout import ViewOps
-from conformance.subjects.base import Subject, device_parts, once_per_layer
-from conformance.subjects.jax_runtime import (
-    jax_devices,
-    jax_precision_flags,
-    jax_runtimes,
-    prepare_jax,
+from conformance.runtimes import device_parts, once_per_layer
+from conformance.runtimes.jax import jax_devices, jax_precision_flags, prepare_jax
+from conformance.runtimes.keras import (
+    AUTODIFF,
+    BACKEND_MODULES,
+    keras_backend,
+    keras_runtimes,
+    variables,
 )
-from conformance.subjects.keras_autodiff import AUTODIFF, variables
-from conformance.subjects.torch_linear import (
-    prepare_torch,
-    torch_precision_flags,
-    torch_runtimes,
+from conformance.runtimes.tensorflow import (
+    prepare_tensorflow,
+    tensorflow_environment,
+    tensorflow_gpus,
 )
+from conformance.runtimes.torch import prepare_torch, torch_precision_flags
+from conformance.subjects.base import Subject
 
-BACKEND_MODULES = {
-    "tensorflow": ("keras", "tensorflow"),
-    "jax": ("keras", "jax"),
-    "torch": ("keras", "torch"),
-}
-BACKENDS = tuple(BACKEND_MODULES)
 #: Keras' execution modes besides eager, by backend, and what each assumes of the layer
 #: (Subject.mode_contract)
 KERAS_MODES = {
@@ -54,66 +50,6 @@ KERAS_MODES = {
 }
 
 
-def keras_backend() -> str:
-    """The backend Keras runs on once imported, else the one it will load: $KERAS_BACKEND, else
-    keras.json, else tensorflow (Keras' own order)."""
-    if "keras" in sys.modules:  # asked for every label: no file read once Keras decided
-        return sys.modules["keras"].backend.backend()
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    try:
-        with open(os.path.join(home, "keras.json")) as f:
-            return json.load(f).get("backend", "tensorflow")
-    except (OSError, ValueError):
-        return "tensorflow"
-
-
-def tensorflow_gpus() -> int:
-    import tensorflow as tf
-
-    return len(tf.config.list_physical_devices("GPU"))
-
-
-def prepare_tensorflow(threads: int, tf32: str) -> None:
-    """Thread pools, memory growth on every GPU (workers share them), the TF32 policy."""
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
-    except RuntimeError:  # TensorFlow already started: its settings stay
-        pass
-    if tf32 != "framework-default":
-        tf.config.experimental.enable_tensor_float_32_execution(tf32 == "on")
-
-
-def tensorflow_environment() -> dict:
-    import tensorflow as tf
-
-    return {
-        "tensorflow_build": tf.sysconfig.get_build_info(),
-        "tensor_float_32_execution": tf.config.experimental.tensor_float_32_execution_enabled(),
-        "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-        "deterministic_ops": os.environ.get("TF_DETERMINISTIC_OPS", "unset"),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "physical_devices": [d.name for d in tf.config.list_physical_devices()],
-    }
-
-
-def keras_runtimes(backend: str, device: str) -> tuple[str, ...]:
-    """What computes Keras Dense on `backend` on `device` (Subject.runtimes)."""
-    gpu = device.startswith("cuda")
-    if backend == "torch":
-        return torch_runtimes(device)
-    if backend == "jax":
-        return jax_runtimes(device)
-    return ("tensorflow-gpu", "cublas") if gpu else ("tensorflow-cpu",)
-
-
 class KerasDense(Subject):
     name = "keras"
     #: Dense(dtype="mixed_float16") takes the DTypePolicy of that name
@@ -125,7 +61,7 @@ class KerasDense(Subject):
 
     @property
     def label(self) -> str:
-        return f"keras/{self.backend()}{self.mode_suffix}"
+        return with_mode(f"keras/{self.backend()}", self.mode)
 
     def backend(self) -> str:
         return keras_backend()
@@ -338,7 +274,7 @@ class TfKerasDense(KerasDense):
 
     @property
     def label(self) -> str:
-        return f"tf_keras{self.mode_suffix}"
+        return with_mode("tf_keras", self.mode)
 
     def backend(self) -> str:
         return "tensorflow"

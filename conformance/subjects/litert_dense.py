@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from conformance.runtimes.keras import keras_backend
 from conformance.subjects.base import Subject
-from conformance.subjects.keras_dense import keras_backend
 
 
 @dataclass

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from conformance.runtimes.torch import to_numpy, to_tensor, torch_dtype
 from conformance.subjects.base import Subject
-from conformance.subjects.torch_linear import to_numpy, to_tensor, torch_dtype
 
 
 @dataclass

@@ -6,20 +6,18 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from strategies import Caps
-
-from conformance.core.caps import CAP_ENV, DEFAULT_CAPS
+from conformance.core.caps import CAP_ENV, DEFAULT_CAPS, SizeCaps
 from conformance.core.contract import TF32_POLICIES
+from conformance.core.cpu import cpu_isa
 from conformance.core.formats import ALL_DTYPES, DTYPES, POLICIES
-from conformance.divergence import DEFAULT_PATH, Registry, RegistryError
-from conformance.farm import Shard, cpu_isa
-from conformance.subjects import BUILTIN, Subject, SubjectError, resolve
-from conformance.subjects.keras_dense import BACKENDS
+from conformance.core.registry import DEFAULT_PATH, Registry, RegistryError
+from conformance.runner.farm import Shard
+from conformance.runtimes.keras import BACKENDS
+from conformance.subjects import BUILTINS, Subject, SubjectError, resolve
+from conformance.subjects.availability import own_registry
 
 #: the share of examples drawn from the tail of large shapes, by Hypothesis profile (default: 4%)
 TAIL_SHARE = {"thorough": 0.12}
@@ -39,7 +37,7 @@ class Selection:
 
     subjects: tuple[Subject, ...]
     dtypes: tuple[str, ...]
-    caps: "Caps"
+    caps: SizeCaps
     special_values: bool
     registry: Registry
     report_dir: Path
@@ -54,7 +52,7 @@ class Selection:
     shapes: int = 0
     #: the subjects as cells run them: each in each selected mode it has (--modes)
     cell_subjects: tuple[Subject, ...] = ()
-    #: the instruction-set level the CPU's kernels use here (conformance.farm.cpu_isa)
+    #: the instruction-set level the CPU's kernels use here (conformance.core.cpu.cpu_isa)
     isa: str = "baseline"
 
     def selects(self, device: str) -> bool:
@@ -69,7 +67,7 @@ def add_options(parser) -> None:
     group.addoption(
         "--subjects",
         default="torch,keras",
-        help=f"comma-separated subjects: {', '.join(BUILTIN)} or module:attr (default: torch,keras)",
+        help=f"comma-separated subjects: {', '.join(BUILTINS)} or module:attr (default: torch,keras)",
     )
     group.addoption(
         "--dtypes",
@@ -258,7 +256,7 @@ def _durations(text: str | None, shard: Shard | None) -> dict[str, float]:
     path = Path(text)
     found = path / "report.json" if path.is_dir() else path
     try:
-        cells = json.loads(found.read_text())["cells"]
+        cells = json.loads(found.read_text())["cells"]  # only these two fields: any schema version
         return {c["nodeid"].rpartition("::")[2]: float(c["duration_s"]) for c in cells}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise OptionError(
@@ -307,7 +305,7 @@ def parse(getoption) -> Selection:
         raise OptionError(
             f"--hypothesis-profile: unknown profile {profile!r}; valid: {', '.join(PROFILES)}"
         )
-    specs = listed("--subjects", getoption("subjects"), f"{', '.join(BUILTIN)}, or module:attr")
+    specs = listed("--subjects", getoption("subjects"), f"{', '.join(BUILTINS)}, or module:attr")
     try:
         subjects = tuple(resolve(s) for s in specs)
     except SubjectError as exc:
@@ -317,17 +315,15 @@ def parse(getoption) -> Selection:
         raise OptionError(
             f"--subjects: two subjects share a label ({', '.join(labels)}); give each its own name"
         )
-    from strategies import Caps  # draws with Hypothesis: imported once the suite runs
-
     try:
-        caps = Caps.from_env(
+        caps = SizeCaps.from_env(
             tail=_share("--tail", getoption("tail"), _profile(profile)),
             max_features=_cap("--max-features", getoption("max_features")),
             max_rows=_cap("--max-rows", getoption("max_rows")),
             large_features=_cap("--large-features", getoption("large_features")),
             large_rows=_cap("--large-rows", getoption("large_rows")),
         )
-        registry = Registry.load(getoption("divergences")).with_subjects(subjects)
+        registry = load_registry(getoption("divergences"), subjects)
         shard = Shard.parse(getoption("shard")) if getoption("shard") else None
         shard_durations = _durations(getoption("shard_durations"), shard)
     except (ValueError, RegistryError) as exc:
@@ -354,6 +350,16 @@ def parse(getoption) -> Selection:
         cell_subjects=_in_modes(subjects, getoption("modes")),
         isa=cpu_isa(),
     )
+
+
+def load_registry(path, subjects) -> Registry:
+    """The registry at `path` with the entries each subject ships, every property it names
+    checked against the declared ones; RegistryError (one line) when it cannot be used."""
+    from conformance.properties import PROPERTIES  # declared once the suite runs (Hypothesis)
+
+    registry = Registry.load(path).with_files(own_registry(s) for s in subjects)
+    registry.check_properties({name: p.shows for name, p in PROPERTIES.items()})
+    return registry
 
 
 def _in_modes(subjects: tuple[Subject, ...], text: str) -> tuple[Subject, ...]:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.subjects.availability import missing_module
+
 SHARD = re.compile(r"(?P<index>[1-9]\d*)/(?P<count>[1-9]\d*)")
 #: thread pools the frameworks size from the environment when they are first imported
 THREAD_ENV = (
@@ -75,55 +77,6 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-#: instruction-set levels that change which kernels the frameworks pick on a CPU (and so how
-#: they round and flush), lowest first, each with the CPU flags (/proc/cpuinfo) that make it
-ISA_LEVELS = {
-    "baseline": (),
-    "avx2": ("avx2", "fma"),
-    "avx512": ("avx512f",),
-    "avx512_bf16": ("avx512_bf16",),
-}
-#: ONEDNN_MAX_CPU_ISA values (oneDNN's names) and the level each caps oneDNN's kernels at
-ONEDNN_CAPS = {
-    "SSE41": "baseline",
-    "AVX": "baseline",
-    "AVX2": "avx2",
-    "AVX2_VNNI": "avx2",
-    "AVX2_VNNI_2": "avx2",
-    "AVX512_CORE": "avx512",
-    "AVX512_CORE_VNNI": "avx512",
-}
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (/proc/cpuinfo's first `flags` line; none where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return set(value.split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_isa(flags: set[str] | None = None, cap: str | None = None) -> str:
-    """The instruction-set level oneDNN's kernels (TensorFlow's and torch's on the CPU) use
-    here: the highest the CPU has (AMX's bfloat16 counts as avx512_bf16), lowered to the cap
-    ONEDNN_MAX_CPU_ISA sets (as a CI runner that lacks the instructions would run)."""
-    flags = cpu_flags() if flags is None else flags
-    if "amx_bf16" in flags:
-        flags = flags | {"avx512_bf16"}
-    levels = list(ISA_LEVELS)
-    found = max((i for i, level in enumerate(levels) if set(ISA_LEVELS[level]) <= flags), default=0)
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "") if cap is None else cap
-    capped = ONEDNN_CAPS.get(cap.upper())
-    if capped is not None:
-        found = min(found, levels.index(capped))
-    return levels[found]
-
-
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -146,8 +99,7 @@ def keep_freed_memory() -> bool:
     """Have glibc's malloc keep freed memory for the next allocation: blocks up to HEAP_BLOCKS
     from the heap, not fresh mmap()ed pages, and no trimming of the heap's top. By default a
     large array (the tail's operands, the oracle's products) gets new pages each time and takes
-    a page fault on every 4 KiB of them: 4.2 ms to round a 4 MiB array on a 2-core VM, 0.3 ms
-    with this. Whether it applied (not on a C library without mallopt)."""
+    a page fault on every page of them. Whether it applied (not on a C library without mallopt)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -162,26 +114,25 @@ def prepare_process(subjects, threads: int, tf32: str) -> None:
     keep_freed_memory()
     for name in THREAD_ENV:
         os.environ[name] = str(threads)
-    present = [s for s in subjects if s.missing() is None]  # the others' cells skip
+    present = [s for s in subjects if missing_module(s) is None]  # the others' cells skip
     needed = dict.fromkeys(m for s in present for m in s.requires)
     # TensorFlow's TFLite helpers import jax when it is installed, for converting JAX functions
-    # only (tensorflow/lite/python/util.py): 110 MB and 1.7 s a worker that no subject uses
+    # only (tensorflow/lite/python/util.py): a worker none of whose subjects uses jax goes without
     with unimportable(() if "jax" in needed else ("jax",)):
         for module in needed:
             import_quietly(module)
     for subject in present:
         subject.prepare_process(threads, tf32)
-    # The frameworks' import-time objects (about half a million) live as long as the process:
-    # moved out of the collector's reach, a full collection no longer walks them (in the main
-    # job it did, 0.2 to 0.7 s a time, about 5 s per worker in all).
+    # The frameworks' import-time objects live as long as the process: out of the collector's
+    # reach, so that no full collection walks them.
     gc.collect()
     gc.freeze()
 
 
 def exit_without_teardown() -> None:
     """At the end of an xdist worker (which has sent its results by then), end the process once
-    the other exit handlers ran, without the interpreter's teardown: freeing every object of two
-    frameworks took 1 to 2.5 s a worker, and the controller waits for it."""
+    the other exit handlers ran, without the interpreter's teardown (freeing every object of two
+    frameworks), which the controller would wait for."""
     atexit.register(_exit_now)  # registered first, so it runs last
 
 

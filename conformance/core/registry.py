@@ -4,24 +4,27 @@ An entry names observation codes (`conformance.core.observation.Code`, optionall
 never message text, and the subjects (by label) or the runtimes (by cause: what a subject runs
 on, `Subject.runtimes`) it covers, and the dtypes and devices. By default it reaches every
 property whose comparisons can show one of its codes; it may narrow itself to properties and to
-quantities (forward, weight gradient, ...). The registry is a ratchet (after jax2tf's
+quantities (forward, weight gradient, ...); its callers check that those properties are declared
+(`Registry.check_properties`). The registry is a ratchet (after jax2tf's
 limitations): a known divergence reproducing is neither pass nor fail, an unknown deviation
 fails, and a known one that no example met is reported as not reproduced.
 """
 
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from conformance.core.cpu import ISA_LEVELS
+from conformance.core.identity import PAIR, CellId
 from conformance.core.observation import Code, Observation, Quantity
-from conformance.farm import ISA_LEVELS
 
 #: what a cell's subjects run on, per device (see Subject.runtimes)
 RuntimesOf = Callable[[str], tuple[str, ...]] | None
 
-DEFAULT_PATH = Path(__file__).with_name("divergences.toml")
+#: the built-in registry, beside the core (conformance/divergences.toml)
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "divergences.toml"
 REQUIRED = ("id", "title", "what", "observations", "evidence")
 #: an entry names the subjects it covers, the runtimes it covers, or both
 WHO = ("subjects", "runtimes")
@@ -59,33 +62,31 @@ class Divergence:
 
     def applies(
         self,
-        prop,
-        subject: str,
-        dtype: str,
-        device: str,
+        cell: CellId,
+        shows: frozenset[Code],
         runtimes: tuple[str, ...] = (),
         isa: str | None = None,
     ) -> bool:
-        """Whether a cell (a Property x subject x dtype x device, its subjects running on
-        `runtimes` there, on a CPU of instruction-set level `isa`) can reach this divergence:
-        the entry names the subject's label (its mode aside: torch@compile is torch in mode
+        """Whether `cell` (its property able to show the codes `shows`, its subjects running on
+        `runtimes` there, on a CPU of instruction-set level `isa`) can reach this divergence: the
+        entry names the subjects (their labels, the mode aside: torch@compile is torch in mode
         compile) or one of those runtimes, and the mode (and, on the CPU, the level)."""
-        named = prop.name in self.properties or (
-            self.properties == EVERYTHING and bool(self.codes & prop.shows)
+        named = cell.property in self.properties or (
+            self.properties == EVERYTHING and bool(self.codes & shows)
         )
-        subject, _, mode = subject.partition("@")  # a pair of subjects runs eagerly
+        subjects = PAIR.join(cell.names)
         return (
             named
-            and any(fnmatchcase(mode or "eager", p) for p in self.modes)
+            and any(fnmatchcase(cell.mode, p) for p in self.modes)
             and (
-                any(fnmatchcase(subject, p) for p in self.subjects)
+                any(fnmatchcase(subjects, p) for p in self.subjects)
                 or any(fnmatchcase(r, p) for r in runtimes for p in self.runtimes)
             )
-            and any(fnmatchcase(dtype, p) for p in self.dtypes)
-            and any(fnmatchcase(device, p) for p in self.devices)
+            and any(fnmatchcase(cell.dtype, p) for p in self.dtypes)
+            and any(fnmatchcase(cell.device, p) for p in self.devices)
             and (
                 isa is None
-                or not device.startswith("cpu")
+                or not cell.device.startswith("cpu")
                 or any(fnmatchcase(isa, p) for p in self.isas)
             )
         )
@@ -139,25 +140,42 @@ class Registry:
 
     def applicable(
         self,
-        prop,
-        subject: str,
-        dtype: str,
-        device: str,
+        cell: CellId,
+        shows: frozenset[Code],
+        cross_device: bool = False,
         runtimes: RuntimesOf = None,
         isa: str | None = None,
     ) -> tuple[Divergence, ...]:
-        """The entries a cell can reach (a cross-device cell compares with the CPU too);
+        """The entries `cell` can reach (a cross-device cell compares with the CPU too);
         `runtimes(device)`: what the cell's subjects run on there (Subject.runtimes); `isa`: the
         CPU's instruction-set level (None: any)."""
-        devices = (device, "cpu") if prop.cross_device else (device,)
+        devices = (cell.device, "cpu") if cross_device else (cell.device,)
         return tuple(
             e
             for e in self.entries
             if any(
-                e.applies(prop, subject, dtype, d, runtimes(d) if runtimes else (), isa)
+                e.applies(replace(cell, device=d), shows, runtimes(d) if runtimes else (), isa)
                 for d in devices
             )
         )
+
+    def check_properties(self, declared: Mapping[str, frozenset[Code]]) -> None:
+        """RegistryError (one line) unless every property an entry names is declared (`declared`:
+        name -> the codes its comparisons can show) and can show one of the entry's codes."""
+        for e in self.entries:
+            label = f"divergence registry {self.path}: entry {e.id!r}"
+            unknown = sorted(set(e.properties) - set(declared) - set(EVERYTHING))
+            if unknown:
+                raise RegistryError(
+                    f"{label} names unknown properties {unknown}; valid: {', '.join(declared)}"
+                )
+            for name in e.properties:
+                if name in declared and not e.codes & declared[name]:
+                    shows = ", ".join(sorted(declared[name]))
+                    codes = ", ".join(sorted(e.codes))
+                    raise RegistryError(
+                        f"{label}: property {name} cannot show {codes} (it shows {shows})"
+                    )
 
     def merged(self, other: "Registry") -> "Registry":
         """This registry with `other`'s entries (a plug-in's own file); ids stay unique, the path
@@ -170,21 +188,16 @@ class Registry:
             )
         return Registry(self.entries + other.entries, self.path)
 
-    def with_subjects(self, subjects) -> "Registry":
-        """This registry with the entries each subject ships (Subject.divergence_file)."""
+    def with_files(self, paths) -> "Registry":
+        """This registry with the entries of each file in `paths` (None: none), as plug-ins ship."""
         registry = self
-        for subject in subjects:
-            path = subject.divergence_file()
+        for path in paths:
             if path is not None:
                 registry = registry.merged(Registry.load(path))
         return registry
 
 
 def _entry(where: str, index: int, item) -> Divergence:
-    from conformance.properties import (
-        PROPERTIES,  # the declarations import this module's users
-    )
-
     label = f"divergence registry {where}: entry {index + 1}"
     if not isinstance(item, dict):
         raise RegistryError(f"{label}: expected a table")
@@ -210,20 +223,10 @@ def _entry(where: str, index: int, item) -> Divergence:
     wrong = [c for c in codes if c not in set(Code)]
     if wrong:
         raise RegistryError(f"{label} names unknown observations {wrong}; valid: {', '.join(Code)}")
-    for key, valid in (
-        ("properties", PROPERTIES),
-        ("quantities", [q.value for q in Quantity]),
-        ("isas", tuple(ISA_LEVELS)),
-    ):
+    for key, valid in (("quantities", [q.value for q in Quantity]), ("isas", tuple(ISA_LEVELS))):
         unknown = sorted(set(lists[key]) - set(valid) - set(EVERYTHING))
         if unknown:
             raise RegistryError(f"{label} names unknown {key} {unknown}; valid: {', '.join(valid)}")
-    for name in lists["properties"]:
-        if name in PROPERTIES and not set(codes) & PROPERTIES[name].shows:
-            shows = ", ".join(sorted(PROPERTIES[name].shows))
-            raise RegistryError(
-                f"{label}: property {name} cannot show {', '.join(codes)} (it shows {shows})"
-            )
     return Divergence(
         id=item["id"],
         title=item["title"],

@@ -8,38 +8,46 @@ under pytest-xdist.
 import itertools
 import os
 import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import HypothesisException
+from hypothesis.control import currently_in_test_context
+from hypothesis.errors import HypothesisException, Unsatisfiable
 
-from conformance import signals
-from conformance.cell import Cell, SubjectFailure, buckets, replay_command, reproducer_name
+from conformance.core.caps import SizeCaps
+from conformance.core.cell import Cell, SubjectFailure, buckets
 from conformance.core.contract import longest_useful_sum
+from conformance.core.evidence import replay_command
+from conformance.core.identity import PAIR_IN_ID, CellId
+from conformance.core.record import CellRecord
 from conformance.core.status import Status
-from conformance.farm import (
+from conformance.properties import PROPERTIES, Property
+from conformance.properties.checks import raised_in_subject
+from conformance.runner import signals
+from conformance.runner.farm import (
     exit_without_teardown,
     pin_gpu,
     prepare_process,
     thread_cap,
     use_example_database,
 )
-from conformance.options import SELECTION, OptionError, Selection, parse
-from conformance.properties import PROPERTIES, Property
-from conformance.property import raised_in_subject
-from conformance.reduction import smallest_failure
+from conformance.runner.options import SELECTION, OptionError, Selection, parse
+from conformance.runner.reduction import smallest_failure
 from conformance.subjects import Subject, runtimes_of
+from conformance.subjects.availability import device_slots, why_not
+from conformance.subjects.base import draws_from_pool
 from strategies import Caps
-from strategies.coverage import reach
+from strategies.coverage import built
 
+#: the user property a cell's record travels under, from a worker to the controller
 CELL_PROPERTY = "conformance.cell"
 #: Hypothesis' reproduce line, printed with every failure under print_blob=True
 REPRODUCE_BLOB = re.compile(r"@reproduce_failure\('[^']+', b'[^']*'\)")
-NODEID = re.compile(r"conformance/test_properties\.py::test_(?P<prop>\w+)\[(?P<params>[^\]]+)\]")
 CELL = pytest.StashKey[Cell]()
 #: framework threads this process was capped to
 THREADS = pytest.StashKey[int]()
@@ -74,7 +82,7 @@ WARNINGS_NOT_SHOWN = (
     "ignore:Explicitly requested dtype float64:UserWarning",
     # JAX narrowing float64 past float32's range: the registered divergence keras-jax-float64
     "ignore:overflow encountered in cast:RuntimeWarning:jax.*",
-    "ignore:overflow encountered in cast:RuntimeWarning:conformance.subjects.keras_autodiff",
+    "ignore:overflow encountered in cast:RuntimeWarning:conformance.runtimes.keras",
     # torch.compile's own use of torch.jit
     "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning",
     # inductor compiling bfloat16 x under float16 autocast (a float-input example): its own note
@@ -98,7 +106,7 @@ def register_profiles(config) -> None:
 
 
 def pytest_configure(config):
-    """Set up a run of the suite (this plugin is registered only for one: conformance.pytest_plugin):
+    """Set up a run of the suite (this plugin is registered only for one: conformance.runner.entry):
     signals first, then profiles, the selection (a bad option is a one-line usage error) and, in
     a process that runs cells, the frameworks."""
     if hasattr(config, "workerinput"):
@@ -197,7 +205,10 @@ def aim(item, cell: Cell) -> None:
         if bucket not in cell.unreached():  # an example aimed at an earlier bucket reached it
             continue
         strategy = prop.strategy(args["dtype"], args["device"], replace(args["caps"], aim=bucket))
-        aimed_run(prop, cell, checked, strategy, bucket)()
+        try:
+            aimed_run(prop, cell, checked, strategy, bucket)()
+        except Unsatisfiable:  # no aimed example reached it: the record lists it as unreached
+            continue
 
 
 def aimed_run(prop: Property, cell: Cell, checked, strategy, bucket: str):
@@ -237,9 +248,9 @@ def pytest_collection_modifyitems(config, items):
     if sel.shard is None:
         return
     durations = {
-        item.nodeid: sel.shard_durations[test_id(item.nodeid)]
+        item.nodeid: sel.shard_durations[cell_test_id(item.nodeid)]
         for item in items
-        if test_id(item.nodeid) in sel.shard_durations
+        if cell_test_id(item.nodeid) in sel.shard_durations
     }
     kept, dropped = sel.shard.split(
         items, durations, lambda item: _subjects(item) is None or skip_reason(item) is not None
@@ -259,7 +270,7 @@ def pytest_generate_tests(metafunc):
         targets = [
             (s, d)
             for s in sel.cell_subjects
-            for d in s.devices()
+            for d in device_slots(s)
             if sel.selects(d) and not (cross and d == "cpu")
         ]
         metafunc.parametrize(
@@ -269,13 +280,13 @@ def pytest_generate_tests(metafunc):
         pairs = [
             ((a, b), d)
             for a, b in itertools.combinations(sel.subjects, 2)
-            for d in sorted(set(a.devices()) & set(b.devices()))
+            for d in sorted(set(device_slots(a)) & set(device_slots(b)))
             if sel.selects(d)
         ]
         metafunc.parametrize(
             ("pair", "device"),
             pairs,
-            ids=[f"{a.label}~{b.label}-{d}" for (a, b), d in pairs],
+            ids=[f"{a.label}{PAIR_IN_ID}{b.label}-{d}" for (a, b), d in pairs],
         )
     if "dtype" in names:
         metafunc.parametrize("dtype", sel.dtypes)
@@ -305,9 +316,14 @@ def check_example(prop: Property, cell: Cell, checked, example) -> None:
     raises where the property does not expect one fails the cell, naming the method, the
     exception and where it was raised."""
     __tracebackhide__ = True
-    if cell.declined(checked, example):
-        return
+    signals.check()  # a safe point for an interrupt a finalizer swallowed
+    for subject in checked if isinstance(checked, tuple) else (checked,):
+        reason = subject.unsupported_case(example.case)
+        if reason:
+            cell.decline(subject.label, reason)
+            return
     cell.example(example)
+    met = Counter(cell.reproduced)
     try:
         prop.check(cell, checked, example)
     except (SubjectFailure, HypothesisException):
@@ -317,6 +333,10 @@ def check_example(prop: Property, cell: Cell, checked, example) -> None:
         if message is None:
             raise
         cell.fail(message)
+    finally:
+        if currently_in_test_context():  # Hypothesis' statistics: the entries this example met
+            for entry in cell.reproduced - met:
+                event(f"known divergence {entry}")
 
 
 def property_test(prop: Property):
@@ -324,14 +344,12 @@ def property_test(prop: Property):
 
     def test(subject, dtype, device, cell, caps, data):
         __tracebackhide__ = True
-        strategy = prop.strategy(dtype, device, caps)
-        cell.promised = reach(strategy)
+        strategy, cell.promised = built(prop.strategy, dtype, device, caps)
         check_drawn(prop, cell, subject, strategy, data)
 
     def test_pair(pair, dtype, device, cell, caps, data):
         __tracebackhide__ = True
-        strategy = prop.strategy(dtype, device, caps)
-        cell.promised = reach(strategy)
+        strategy, cell.promised = built(prop.strategy, dtype, device, caps)
         check_drawn(prop, cell, pair, strategy, data)
 
     function = test_pair if prop.pair else test
@@ -355,30 +373,29 @@ def build_cell(item) -> Cell:
     """The cell a test item fills, with the registry entries it can reach."""
     params, sel = item.callspec.params, selection(item.config)
     prop, subjects = cell_property(item), _subjects(item) or ()
-    label = " vs ".join(s.label for s in subjects)
     dtype, device = params["dtype"], params["device"]
-    divergences = sel.registry.applicable(
-        prop, label, dtype, device, runtimes_of(subjects, dtype), sel.isa
+    cell_id = CellId(prop.name, tuple(s.label for s in subjects), dtype, device)
+    entries = sel.registry.applicable(
+        cell_id, prop.shows, prop.cross_device, runtimes_of(subjects, dtype), sel.isa
     )
-    cell = Cell(prop.name, label, dtype, device, divergences, sel.tf32)
-    cell.describe_contracts(subjects)
-    if sel.shapes and any(s.compiles_shapes() for s in subjects):
+    cell = prop.new_cell(subjects, dtype, device, entries, sel.tf32)
+    if sel.shapes and any(draws_from_pool(s) for s in subjects):
         cell.shape_pool = sel.shapes
     return cell
 
 
-def cell_caps(run: Caps, cell: Cell, subjects) -> Caps:
+def cell_caps(run: SizeCaps, cell: Cell, subjects) -> Caps:
     """What `cell` draws under the run's caps: a fixed pool of shapes where a subject compiles per
     shape, sums no longer than its contracts bound usefully, tensors where every subject takes them."""
     longest = min(
         (
-            longest_useful_sum(cell.judged(s, d).contract)
+            longest_useful_sum(cell.judge.judged(s.label, d).contract)
             for s in subjects
             for d in {cell.device, "cpu"}
         ),
         default=None,
     )
-    return replace(
+    return Caps(
         run,
         shapes=cell.shape_pool,
         longest_sum=longest,
@@ -409,7 +426,7 @@ def skip_reason(item) -> str | None:
     if prop.special_values and not selection(item.config).special_values:
         return "special values are opt-in: pass --special-values"
     for subject in _subjects(item) or ():
-        reason = subject.cannot_run(params["dtype"], params["device"])
+        reason = why_not(subject, params["dtype"], params["device"])
         if reason:
             return f"{subject.label} on {params['device']}: {reason}"
         reason = next(filter(None, map(subject.lacks, prop.needs)), None)
@@ -433,37 +450,39 @@ def pytest_runtest_makereport(item, call):
         or (report.when == "setup" and report.passed)
     ):
         return report
-    record = item.stash.get(CELL, None) or build_cell(item)
+    cell = item.stash.get(CELL, None) or build_cell(item)
     if report.when == "setup" and report.failed:
-        data = record.as_dict(Status.ERROR, _last_line(report.longreprtext))
-    elif report.failed and record.failure is None:
+        record = cell.record_of(Status.ERROR, _last_line(report.longreprtext))
+    elif report.failed and cell.failure is None:
         # the subject raised on its own (or the suite broke): the traceback's last line says what
-        data = record.as_dict(Status.FAIL, _last_line(report.longreprtext))
-    elif report.skipped and record.skip_reason is None:
+        record = cell.record_of(Status.FAIL, _last_line(report.longreprtext))
+    elif report.skipped and cell.skip_reason is None:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        data = record.as_dict(Status.SKIPPED, reason.removeprefix("Skipped: "))
+        record = cell.record_of(Status.SKIPPED, reason.removeprefix("Skipped: "))
     else:
-        data = record.as_dict()
-        if data["status"] == Status.KNOWN_DIVERGENCE:
+        record = cell.record_of()
+        if record.ended == Status.KNOWN_DIVERGENCE:
             report.outcome = "skipped"
-            report.wasxfail = data["reason"]
-    data["nodeid"] = item.nodeid
-    data["duration_s"] = round(report.duration, 6)
-    data["worker"] = getattr(item.config, "workerinput", {}).get("workerid", "main")
+            report.wasxfail = record.reason
+    record.nodeid = item.nodeid
+    record.duration_s = round(report.duration, 6)
+    record.worker = getattr(item.config, "workerinput", {}).get("workerid", "main")
     blob = REPRODUCE_BLOB.search(report.longreprtext) if report.failed else None
-    if blob and data["failure"] is not None and not data["failure"].get("reduced_from"):
-        data["failure"]["reproduce_blob"] = blob.group(0)
-    if report.failed and data["failure"] is not None:
-        report.longrepr = failure_text(data, selection(item.config).report_dir)
+    if blob and record.failure is not None and not record.failure.get("reduced_from"):
+        record.failure["reproduce_blob"] = blob.group(0)
+    if report.failed and record.failure is not None:
+        report.longrepr = failure_text(record, selection(item.config).report_dir)
+    data = record.to_json()
     report.user_properties.append((CELL_PROPERTY, data))
     return report
 
 
-def failure_text(record: dict, report_dir) -> str:
+def failure_text(record: CellRecord, report_dir) -> str:
     """What a failing cell prints: which subject left which bound where, the case (and the one it
     was reduced from), and the command that replays it, as it runs pasted anywhere."""
-    failure, case = record["failure"], record["failure"]["case"] or {}
+    failure = record.failure or {}
+    case = failure.get("case") or {}
     lines = [failure["message"]]
     if case:
         bias = "bias on" if case["bias"] else "bias off"
@@ -481,7 +500,7 @@ def failure_text(record: dict, report_dir) -> str:
     if failure.get("unstored"):
         lines.append(f"no reproducer: {failure['unstored']}")
     else:
-        script = Path(report_dir, "reproducers", f"{reproducer_name(record['nodeid'])}.py")
+        script = Path(report_dir, "reproducers", f"{record.id.reproducer}.py")
         lines.append(f"replay: {replay_command(script)}  (written when the run ends)")
     if failure.get("reproduce_blob"):
         lines.append(f"or put {failure['reproduce_blob']} on the test function")
@@ -493,19 +512,7 @@ def case_shape(case: dict) -> tuple[int, ...]:
     return (*case["leading_shape"], case["in_features"])
 
 
-def test_id(nodeid: str) -> str:
+def cell_test_id(nodeid: str) -> str:
     """A cell's test name and parameters, the same wherever the suite is collected from (its
     node id's path is relative to the run's root directory)."""
     return nodeid.rpartition("::")[2]
-
-
-def parse_nodeid(nodeid: str) -> tuple[str, str, str, str] | None:
-    """(property, subject, dtype, device) from a cell's node id, for cells whose record never arrived."""
-    match = NODEID.fullmatch(nodeid)
-    if match is None:
-        return None
-    parts = match["params"].rsplit("-", 2)
-    if len(parts) != 3:  # an empty parametrization (e.g. no device selected for it)
-        return None
-    subject, device, dtype = parts
-    return match["prop"], subject.replace("~", " vs "), dtype, device

@@ -4,7 +4,7 @@ never registers twice).
 
 It adds the suite's options to every run, and does nothing else unless the run collects the
 suite's cells (a path or module it is given lies in this package, or a checkout that holds it):
-then it registers the suite's plugins (`conformance.plugin`, the cells; `reports.plugin`, the
+then it registers the suite's plugins (`conformance.runner.plugin`, the cells; `reports.collector`, the
 report), which set up signals, Hypothesis profiles, the selection and the frameworks. A run of
 someone else's tests in the same environment imports no framework and changes no setting.
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance.options import add_options
+from conformance.runner.options import add_options
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # conformance/
 #: folders that hold installed packages: a run given one of their parents is not the suite's
 INSTALLED = frozenset({"site-packages", "dist-packages", ".venv", "venv", ".tox"})
 #: the plugins a run of the suite registers, in order
-SUITE_PLUGINS = ("conformance.plugin", "reports.plugin")
+SUITE_PLUGINS = ("conformance.runner.plugin", "reports.collector")
 
 
 def pytest_addoption(parser):

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from conformance import signals
-from conformance.cell import Cell
+from conformance.core.identity import CellId
+from conformance.core.record import CellRecord
 from conformance.core.status import Status
-from conformance.farm import stop_workers
-from conformance.options import SELECTION
-from conformance.plugin import CELL_PROPERTY, GPU, THREADS, parse_nodeid
+from conformance.runner import signals
+from conformance.runner.farm import stop_workers
+from conformance.runner.options import SELECTION
+from conformance.runner.plugin import CELL_PROPERTY, GPU, THREADS
 from reports import matrix, outputs, report
 from reports.environment import fingerprint
 
@@ -60,21 +61,19 @@ def pytest_runtest_makereport(item, call):
     return rep
 
 
-def _record(report) -> dict | None:
+def _record(report) -> CellRecord | None:
     """The cell record a test report carries, if it is a cell's."""
-    return next((v for k, v in getattr(report, "user_properties", ()) if k == CELL_PROPERTY), None)
+    found = next((v for k, v in getattr(report, "user_properties", ()) if k == CELL_PROPERTY), None)
+    return None if found is None else CellRecord.from_json(found)
 
 
-def _placeholder(nodeid: str, status: Status, reason: str, worker: str) -> dict | None:
-    ident = parse_nodeid(nodeid)
+def _placeholder(nodeid: str, status: Status, reason: str, worker: str) -> CellRecord | None:
+    """The record of a cell whose own never arrived (it did not run, its worker crashed)."""
+    ident = CellId.parse(nodeid)
     if ident is None:
         return None
-    return {
-        **Cell(*ident).as_dict(status, reason),
-        "nodeid": nodeid,
-        "duration_s": 0.0,
-        "worker": worker,
-    }
+    return CellRecord(ident.property, ident.label, ident.dtype, ident.device, str(status), reason,
+                      mode=ident.mode, nodeid=nodeid, worker=worker)  # fmt: skip
 
 
 def imports(config) -> dict:
@@ -111,7 +110,7 @@ class Collector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.started = datetime.now(UTC)
-        self.cells: dict[str, dict] = {}
+        self.cells: dict[str, CellRecord] = {}
         self.collected: set[str] = set()
         self.environment: dict | None = None
         self.processes: dict[str, dict] = {}
@@ -134,18 +133,18 @@ class Collector:
         record = _record(report)
         if config.option.verbose <= 0 or record is None:
             return None
-        seconds = f"{record['duration_s']:.1f} s"
-        if record["status"] == "known-divergence":
-            entries = record["reason"].removeprefix("known divergence ")
+        seconds = f"{record.duration_s:.1f} s"
+        if record.ended == Status.KNOWN_DIVERGENCE:
+            entries = (record.reason or "").removeprefix("known divergence ")
             return (
                 "xfailed",
                 "x",
-                f"KNOWN DIVERGENCE ({entries}; {record['examples']} examples, {seconds})",
+                f"KNOWN DIVERGENCE ({entries}; {record.examples} examples, {seconds})",
             )
-        if record["status"] == "skipped":
-            return "skipped", "s", f"SKIPPED ({record['reason']})"
-        budget = matrix.budget_text(record["worst_budget_used"])
-        detail = f"({record['examples']} examples, worst budget used {budget}, {seconds})"
+        if record.ended == Status.SKIPPED:
+            return "skipped", "s", f"SKIPPED ({record.reason})"
+        budget = matrix.budget_text(record.worst_budget_used)
+        detail = f"({record.examples} examples, worst budget used {budget}, {seconds})"
         if report.failed:
             return "failed", "F", f"FAILED {detail}"
         return "passed", ".", f"PASSED {detail}"
@@ -154,8 +153,9 @@ class Collector:
         ran_on = None
         for key, value in report.user_properties:
             if key == CELL_PROPERTY:
-                self.cells[value["nodeid"]] = value
-                ran_on = value["worker"]
+                record = CellRecord.from_json(value)
+                self.cells[record.nodeid] = record
+                ran_on = record.worker
                 self.progress()
             elif key == PROCESS_PROPERTY and ran_on is not None:
                 self.processes[ran_on] = value
@@ -180,8 +180,8 @@ class Collector:
         if self.config.option.verbose < 0 or now - self.shown < PROGRESS_S:
             return
         self.shown = now
-        total = sum(1 for n in self.collected if parse_nodeid(n))
-        examples = sum(c["examples"] for c in self.cells.values())
+        total = sum(1 for n in self.collected if CellId.parse(n))
+        examples = sum(c.examples for c in self.cells.values())
         elapsed = int(now - self.clock)
         line = f"[conformance] {len(self.cells)}/{total} cells done, {examples:,} examples, {elapsed // 60} min {elapsed % 60} s"
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -200,7 +200,7 @@ class Collector:
     def runs_cells(self, session) -> bool:
         """Whether this session is a conformance run (cells collected, or asked for before an
         interrupt ended collection), not, say, the suite's own self-tests."""
-        if self.cells or any(parse_nodeid(n) for n in self.collected):
+        if self.cells or any(CellId.parse(n) for n in self.collected):
             return True
         if self.collected or not self.interrupted:
             return False
@@ -224,7 +224,7 @@ class Collector:
 
     def write(self, exitstatus) -> None:
         selection = self.config.stash[SELECTION]
-        missing = sorted(n for n in self.collected - set(self.cells) if parse_nodeid(n))
+        missing = sorted(n for n in self.collected - set(self.cells) if CellId.parse(n))
         ended_early = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         interrupted = self.interrupted or int(exitstatus) in ended_early
         for nodeid in missing:
@@ -233,7 +233,7 @@ class Collector:
             )
             if record is not None:
                 self.cells[nodeid] = record
-        crashed = [c["nodeid"] for c in self.cells.values() if c["status"] == "crashed"]
+        crashed = [c.nodeid for c in self.cells.values() if c.ended == Status.CRASHED]
         causes = {"SIGINT": "SIGINT, Ctrl-C", "SIGTERM": "SIGTERM"}
         cause = causes.get(signals.received() or "", "KeyboardInterrupt")
         reasons = ([f"interrupted ({cause})"] if interrupted else []) + [
@@ -264,7 +264,7 @@ class Collector:
                 "markers": self.config.option.markexpr,
                 "args": [str(a) for a in self.config.args],
             },
-            "workers": sorted({c["worker"] for c in self.cells.values() if c["worker"] != "none"}),
+            "workers": sorted({c.worker for c in self.cells.values() if c.worker != "none"}),
             "worker_count": int(getattr(self.config.option, "numprocesses", 0) or 0),
             "processes": dict(sorted(self.processes.items())),
             "pytest_exit_status": int(exitstatus),

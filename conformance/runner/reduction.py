@@ -13,7 +13,7 @@ out). Each candidate runs on a scratch cell, so nothing is counted; at most MAX_
 import re
 from collections.abc import Callable
 
-from conformance.cell import Cell, SubjectFailure
+from conformance.core.cell import Cell, SubjectFailure
 
 #: property checks the search may run for one failure
 MAX_CHECKS = 120

@@ -1,7 +1,7 @@
 """The GPU check: torch Linear on CUDA against Keras Dense on the JAX and on the torch backend on
 CUDA, with the cross-device property (each GPU result and the CPU result within their bounds).
 
-    python -m conformance.gpu_check [--out DIR] [--workers N] [--profile smoke] [--devices cuda]
+    python -m conformance.runner.gpu_check [--out DIR] [--workers N] [--profile smoke] [--devices cuda]
                                     [--dtypes LIST]
 
 One suite run per Keras backend (one backend per process), on the CUDA devices only, with the
@@ -27,9 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-from conformance import signals
 from conformance.core.formats import ALL_DTYPES
-from conformance.farm import usable_cpus
+from conformance.core.record import records
+from conformance.core.status import BROKEN
+from conformance.runner import signals
+from conformance.runner.farm import usable_cpus
 
 BACKENDS = ("jax", "torch")
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +92,7 @@ def run(backend: str, args, interrupts: Interrupts) -> dict | None:
         print(f"== keras on {backend}: pytest exit {status} in {wall:.0f} s, and no report")
         return None
     data = json.loads(path.read_text())
-    examples = sum(c["examples"] for c in data["cells"])
+    examples = sum(c.examples for c in records(data))
     state = (
         "complete" if data["run"]["complete"] else f"INCOMPLETE: {data['run']['incomplete_reason']}"
     )
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
         if data is None:
             worst = 2
         else:
-            failed = [c for c in data["cells"] if c["status"] in ("fail", "error", "crashed")]
+            failed = [c for c in records(data) if c.ended in BROKEN]
             worst = max(worst, 1 if failed else 0)
             print("environment:", json.dumps(fingerprint(data), indent=1, default=str))
     if interrupts.received:

@@ -1,12 +1,51 @@
-"""The backward pass of a Keras Dense through its backend's own autodiff: TensorFlow's GradientTape,
-JAX's vjp over the layer's `__call__` in a StatelessScope, torch's autograd. Each gives, for
-L = sum(upstream * layer(x)), the gradients with respect to x and the layer's variables, and
-d||dL/dx||^2/dkernel.
+"""Keras 3 as a subject's runtime: which backend it runs on (one per process, chosen before Keras is
+imported), what computes a Dense there, and the backward pass of a Dense through that backend's
+own autodiff: TensorFlow's GradientTape, JAX's vjp over the layer's `__call__` in a
+StatelessScope, torch's autograd. Each gives, for L = sum(upstream * layer(x)), the gradients with
+respect to x and the layer's variables, and d||dL/dx||^2/dkernel.
 """
+
+import json
+import os
+import sys
 
 import numpy as np
 
-from conformance.subjects.base import once_per_layer
+from conformance.runtimes import once_per_layer
+from conformance.runtimes.jax import jax_runtimes
+from conformance.runtimes.torch import torch_runtimes
+
+BACKEND_MODULES = {
+    "tensorflow": ("keras", "tensorflow"),
+    "jax": ("keras", "jax"),
+    "torch": ("keras", "torch"),
+}
+BACKENDS = tuple(BACKEND_MODULES)
+
+
+def keras_backend() -> str:
+    """The backend Keras runs on once imported, else the one it will load: $KERAS_BACKEND, else
+    keras.json, else tensorflow (Keras' own order)."""
+    if "keras" in sys.modules:  # asked for every label: no file read once Keras decided
+        return sys.modules["keras"].backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def keras_runtimes(backend: str, device: str) -> tuple[str, ...]:
+    """What computes Keras Dense on `backend` on `device` (Subject.runtimes)."""
+    gpu = device.startswith("cuda")
+    if backend == "torch":
+        return torch_runtimes(device)
+    if backend == "jax":
+        return jax_runtimes(device)
+    return ("tensorflow-gpu", "cublas") if gpu else ("tensorflow-cpu",)
 
 
 def variables(layer) -> list:
@@ -133,13 +172,13 @@ class TorchAutograd:
 
     @staticmethod
     def host(tensor) -> np.ndarray:
-        from conformance.subjects.torch_linear import to_numpy
+        from conformance.runtimes.torch import to_numpy
 
         return to_numpy(tensor)
 
     @staticmethod
     def _inputs(layer, x, upstream):
-        from conformance.subjects.torch_linear import to_tensor
+        from conformance.runtimes.torch import to_tensor
 
         device = layer.kernel.value.device
         return to_tensor(x, device).requires_grad_(True), to_tensor(upstream, device)

@@ -3,7 +3,7 @@ and what computes where."""
 
 import os
 
-from conformance.subjects.base import device_parts
+from conformance.runtimes import device_parts
 
 #: JAX matmul precisions that keep float32 operands in float32 on a GPU (the others allow TF32)
 JAX_FULL_FLOAT32 = ("float32", "highest")
