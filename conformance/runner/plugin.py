@@ -435,8 +435,14 @@ def skip_reason(item) -> str | None:
     return None
 
 
-def _last_line(text: str) -> str | None:
-    lines = text.strip().splitlines()
+def _raised(report, call) -> str | None:
+    """What ended the test: the exception, its message and where it was raised
+    ("AttributeError: ... (at path:line)"), else the traceback's last line."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if call.excinfo is not None and crash is not None:
+        first = call.excinfo.exconly().strip().splitlines()[0]
+        return f"{first} (at {crash.path}:{crash.lineno})"
+    lines = report.longreprtext.strip().splitlines()
     return lines[-1] if lines else None
 
 
@@ -452,10 +458,10 @@ def pytest_runtest_makereport(item, call):
         return report
     cell = item.stash.get(CELL, None) or build_cell(item)
     if report.when == "setup" and report.failed:
-        record = cell.record_of(Status.ERROR, _last_line(report.longreprtext))
+        record = cell.record_of(Status.ERROR, _raised(report, call))
     elif report.failed and cell.failure is None:
-        # the subject raised on its own (or the suite broke): the traceback's last line says what
-        record = cell.record_of(Status.FAIL, _last_line(report.longreprtext))
+        # the subject raised on its own, or a strategy or check did: say what, and where
+        record = cell.record_of(Status.FAIL, _raised(report, call))
     elif report.skipped and cell.skip_reason is None:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
