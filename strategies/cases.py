@@ -13,13 +13,15 @@ from conformance.core.formats import operand_format, variable_format
 from conformance.core.layout import CONTIGUOUS, WEIGHT_LAYOUTS, Layout, View, applicable
 from strategies.coverage import derived, narrowed, promising, reaching
 from strategies.shapes import (
+    SHAPE_EDGES,
     Caps,
     case_shapes,
+    edge_reach,
     layer_shapes,
     pool_reach,
+    shape_buckets,
     shape_pool,
     shape_reach,
-    size_bands,
 )
 from strategies.values import (
     ELEMENTWISE,
@@ -161,16 +163,8 @@ class Case:
             f"layout {self.layout.name}",
             f"weight {self.weight_layout.name}",
             f"input {self.kind}",
-            *size_bands(self.rows, self.in_features, self.out_features),
+            *shape_buckets(self.leading, self.in_features, self.out_features),
         ]
-        if 0 in self.leading:
-            buckets.append("zero-size batch")
-        if self.in_features == 0:
-            buckets.append("no inputs")
-        if self.in_features == self.out_features:
-            buckets.append("square layer")
-        if self.out_features == 1:
-            buckets.append("one output")
         buckets.extend(f"special {value}" for value in sorted(set(self.specials)))
         return buckets
 
@@ -190,16 +184,19 @@ def case_reach(
     out_features: int | None = None,
     zero_size: bool = False,
     ndim: int = 2,
+    edges: bool = True,
 ) -> frozenset[str]:
     """The buckets a cell drawing these cases reaches in every run (a cell aims an example at
-    each one its drawn examples missed): the size bands its caps allow, every applicable layout
-    of x and of the weight source, and each input kind its subjects take."""
+    each one its drawn examples missed): the size bands its caps allow, the edges of shape (where
+    `edges`: an empty batch, no inputs, a square layer, one output), every applicable layout of x
+    and of the weight source, and each input kind its subjects take."""
     if caps.shapes:
         pool = shape_pool(caps.max_rows, caps.max_features, caps.shapes,
                           min_leading_dims, out_features, zero_size)  # fmt: skip
-        sizes = pool_reach(pool)
+        sizes = pool_reach(pool) if edges else pool_reach(pool) - set(SHAPE_EDGES)
     else:
         sizes = shape_reach(caps, rows=not zero_size and ndim >= 2, out_free=out_features is None)
+        sizes |= edge_reach(ndim, out_features is None) if edges else set()
     return frozenset(
         sizes
         | {f"layout {name}" for name in applicable(ndim)}

@@ -118,11 +118,49 @@ def leading_shapes(
 LAYER_KINDS = (("any", 6), ("square", 2), ("one output", 2), ("no inputs", 1))
 
 
+#: the edge of shape each bucket names: an empty batch, and the layer kinds past "any"
+SHAPE_EDGES = {
+    "zero-size batch": "zero-size",
+    "no inputs": "no inputs",
+    "square layer": "square",
+    "one output": "one output",
+}
+
+
+def shape_edges(leading: tuple[int, ...], in_features: int, out_features: int) -> list[str]:
+    """The edges of shape (coverage buckets, SHAPE_EDGES) one shape is at."""
+    at = {
+        "zero-size batch": 0 in leading,
+        "no inputs": in_features == 0,
+        "square layer": in_features == out_features,
+        "one output": out_features == 1,
+    }
+    return [bucket for bucket, hit in at.items() if hit]
+
+
+def shape_buckets(leading: tuple[int, ...], in_features: int, out_features: int) -> list[str]:
+    """The size bands and edges of shape (coverage buckets) one shape falls in."""
+    rows = math.prod(leading)
+    return [
+        *size_bands(rows, in_features, out_features),
+        *shape_edges(leading, in_features, out_features),
+    ]
+
+
+def edge_reach(ndim: int, out_free: bool) -> set[str]:
+    """The edges of shape whole cases reach on purpose: an empty batch where x has leading dims,
+    and each layer kind where the output size is free."""
+    reach = {"zero-size batch"} if ndim >= 2 else set()
+    return reach | ({"no inputs", "square layer", "one output"} if out_free else set())
+
+
 @functools.cache
-def layer_shapes(max_features: int, min_in: int = 0) -> st.SearchStrategy[tuple[int, int]]:
+def layer_shapes(
+    max_features: int, min_in: int = 0, only: str | None = None
+) -> st.SearchStrategy[tuple[int, int]]:
     """(in_features, out_features), with square layers (in == out, from 2: a transposed weight
     shows only there), one output (out == 1) and, when min_in is 0, no inputs (in == 0) each
-    reached on purpose (LAYER_KINDS)."""
+    reached on purpose (LAYER_KINDS); only the kind `only` names when given."""
     size = st.integers(1, max_features)
     kinds = {
         "any": st.tuples(size, size),
@@ -134,7 +172,7 @@ def layer_shapes(max_features: int, min_in: int = 0) -> st.SearchStrategy[tuple[
         kinds[kind]
         for kind, weight in LAYER_KINDS
         for _ in range(weight)
-        if min_in == 0 or kind != "no inputs"
+        if (min_in == 0 or kind != "no inputs") and only in (None, kind)
     ]
     return st.integers(0, len(choices) - 1).flatmap(choices.__getitem__)
 
@@ -347,8 +385,8 @@ def shape_pool(
 
 
 def pool_reach(pool) -> set[str]:
-    """The size bands a pool's shapes fall in."""
-    return {b for leading, i, o in pool for b in size_bands(math.prod(leading), i, o)}
+    """The size bands and edges of shape a pool's shapes fall in."""
+    return {b for leading, i, o in pool for b in shape_buckets(leading, i, o)}
 
 
 #: out of TAIL_SLOTS, this many times the share of examples come from the tail (drawn from the
@@ -368,15 +406,17 @@ def case_shapes(
     if caps.shapes:
         pool = shape_pool(caps.max_rows, caps.max_features, caps.shapes,
                           min_leading_dims, out_features, zero_size)  # fmt: skip
-        aimed = [s for s in pool if caps.aim in size_bands(math.prod(s[0]), s[1], s[2])]
+        aimed = [s for s in pool if caps.aim in shape_buckets(*s)]
         return st.tuples(st.booleans(), st.sampled_from(aimed or pool)).map(lambda t: (*t[1], t[0]))
-    leading = leading_shapes(caps.max_rows, min_dims=min_leading_dims, zero_size=zero_size)
+    edge = SHAPE_EDGES.get(caps.aim or "")
+    leading = leading_shapes(caps.max_rows, min_dims=min_leading_dims,
+                             zero_size=zero_size or edge == "zero-size")  # fmt: skip
     if out_features is None:
-        layer = layer_shapes(caps.max_features)
+        layer = layer_shapes(caps.max_features, only=None if edge == "zero-size" else edge)
     else:
         layer = st.tuples(st.integers(0, caps.max_features), st.just(out_features))
     tail, first_tail = None, TAIL_SLOTS
-    if tail_kinds(caps, zero_size):
+    if tail_kinds(caps, zero_size) and edge is None:
         tail = tail_shapes(caps, min_leading_dims, out_features, zero_size)
         first_tail = TAIL_SLOTS - round(caps.tail * TAIL_SLOTS)
         if caps.aim in SIZE_BANDS:  # the tail, and the bulk for the edges it holds too

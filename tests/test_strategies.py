@@ -33,7 +33,14 @@ from strategies.cases import fitted
 from strategies.coverage import built
 from strategies.gradients import backward
 from strategies.inputs import float_inputs, integer_inputs
-from strategies.shapes import MAX_ELEMENTS, MAX_MACS, case_shapes, leading_shapes, shape_pool
+from strategies.shapes import (
+    MAX_ELEMENTS,
+    MAX_MACS,
+    SHAPE_EDGES,
+    case_shapes,
+    leading_shapes,
+    shape_pool,
+)
 from strategies.specials import SPECIALS
 from strategies.values import Values, values
 
@@ -272,7 +279,7 @@ def test_what_is_built_from_promising_strategies_promises_what_they_do():
     buckets, on the first build and on every cached one after it."""
     caps = Caps(SizeCaps(tail=0.04), tensors=True)
     _, promised = built(cases, "float32", "cpu", caps)
-    assert {"layout fortran", "weight strided", "input tensor"} <= promised
+    assert {"layout fortran", "weight strided", "input tensor", *SHAPE_EDGES} <= promised
 
     def composed(dtype, device, caps):
         mapped = cases(dtype, device, caps).map(lambda case: case)
