@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from conformance.core import oracle
 from conformance.core.budget import assess, limit
 from conformance.core.caps import SizeCaps
-from conformance.core.contract import cpu_contract, directed_rounding, gamma
+from conformance.core.contract import (
+    cpu_contract,
+    directed_rounding,
+    float32_evaluation,
+    gamma,
+    sgd_bound,
+)
 from conformance.core.formats import (
     DTYPES,
     FORMATS,
@@ -271,3 +277,30 @@ def test_float64_oracle_is_more_precise_than_float64():
     od = oracle.oracle_dtype("float64")
     assert oracle.unit_roundoff(od) <= 2.0**-53
     assert oracle.oracle_dtype("float32") == np.float64
+
+
+@settings(DRAWN, max_examples=300)
+@given(data=st.data(), steps=st.integers(1, 3))
+def test_sgd_held_in_float32_stays_within_the_float32_evaluation_bound(data, steps):
+    """A float64 layer trained in float32 (parameters held in float32 from the start, gradients
+    and the update in float32, as JAX without x64 does) stays within the SGD bound of the
+    float32-evaluation contract: the rounding of P_0 to float32 counts from the first step."""
+    case = data.draw(cases("float64", "cpu", Caps(SizeCaps(max_features=12, max_rows=12))))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    rate = 2.0 ** data.draw(st.integers(-6, 0))
+    contract = float32_evaluation(cpu_contract("float32"))(cpu_contract("float64"))
+    batches = [(case.x, rng.standard_normal((*case.x.shape[:-1], case.out_features)))
+               for _ in range(steps)]  # fmt: skip
+    with np.errstate(over="ignore"):
+        held = case.weight.astype(np.float32)
+    for x, g in batches:
+        with np.errstate(over="ignore", invalid="ignore"):
+            dweight = accumulate(oracle.rows(g).T, oracle.rows(x).T, None, np.float32, "float32")
+            held = held - np.float32(rate) * dweight
+    refs = [oracle.weight_gradient(x, g, "float64") for x, g in batches]
+    after = oracle.sgd_trajectory(case.weight, refs, rate)
+    bound = sgd_bound(contract, rate, refs, after, case.weight)
+    with np.errstate(invalid="ignore"):
+        error = np.abs(held.astype(np.float64) - after[-1])
+    held_to = np.isinf(bound) | (error <= bound)  # inf: past float32's range, where it overflows
+    assert np.all(held_to), float(np.max(np.where(held_to, 0, error / bound)))

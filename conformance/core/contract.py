@@ -392,15 +392,22 @@ def overflow_limit(contract: Contract) -> float | None:
 
 
 def sgd_bound(
-    contract: Contract, learning_rate: float, gradients: list, after: list[np.ndarray]
+    contract: Contract,
+    learning_rate: float,
+    gradients: list,
+    after: list[np.ndarray],
+    start: np.ndarray,
 ) -> np.ndarray:
-    """Bound on |subject - oracle| for parameters after k plain SGD steps P <- P - lr * g_t.
+    """Bound on |subject - oracle| for parameters after k plain SGD steps P <- P - lr * g_t,
+    from `start` (P_0).
 
     The loss of step t is sum(G_t * y_t), so g_t does not depend on P; lr is a power of two, so
     lr * g is exact but for underflow. With eps_t the contract's bound on the subject's gradient
     (`gradients[t]`, a Reference) and one rounding of the update to the parameters' format (u_p,
     eta_p: the output format's, or float32's for a mixed policy's float32 masters):
 
+        e_0 = u_h |P_0| + s_h / 2   where the parameters are held in a narrower format h than
+                                    their dtype (a float64 layer evaluated in float32), else 0
         e_{t+1} = (1 + u_p) (e_t + lr eps_t) + u_p |P_{t+1}| + (2 + u_p) eta_p
         o_{t+1} = (1 + u_or) (o_t + lr gamma_{n+1}(u_or) M_t) + u_or |P~_{t+1}|   (the oracle's own drift)
 
@@ -409,7 +416,9 @@ def sgd_bound(
     c = contract
     masters = POLICIES[c.dtype].variables if c.dtype in POLICIES else None
     u_p, eta_p = (masters.u, masters.tiny) if masters else (c.u_out, c.eta_out)
-    subject = oracle_drift = 0.0
+    held = FORMATS[c.evaluation] if masters is None and c.evaluation != c.dtype else None
+    subject = held.u * np.abs(start) + held.subnormal / 2 if held else np.zeros(np.shape(start))
+    oracle_drift = 0.0
     for reference, exact in zip(gradients, after, strict=True):
         u_or = reference.u
         eps = bound(c, reference)

@@ -32,7 +32,9 @@ def sgd_steps_track_the_exact_trajectory(cell, subject, training):
             continue
         refs = [gradient(x, g) for x, g in training.batches]
         after = oracle.sgd_trajectory(start, refs, rate)
-        bound_for = functools.partial(sgd_bound, learning_rate=rate, gradients=refs, after=after)
+        bound_for = functools.partial(
+            sgd_bound, learning_rate=rate, gradients=refs, after=after, start=start
+        )
         within_bound(
             cell, subject, quantity, got, after[-1], bound_for,
             label=f"{name} after {steps} SGD steps",
