@@ -54,6 +54,28 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
     """One report from (path, report) shards; ReportError when they are not shards of one run."""
     if not reports:
         raise ReportError("nothing to merge")
+    _check_one_run(reports)
+    run = _merged_run(reports)  # before the cells: shards of another split are named as such
+    merged = _merged_cells(reports)
+    first = reports[0][1]
+    fields = ("status", "reproduced_in", "not_reproduced_in")
+    entries = [{k: v for k, v in e.items() if k not in fields} for e in first["divergences"]]
+    outcomes = divergence_outcomes(entries, merged)
+    environment = next((data["environment"] for _, data in reports if data["environment"]), None)
+    return {
+        "schema_version": report.SCHEMA_VERSION,
+        "tool": report.TOOL,
+        "run": run,
+        "environment": environment,
+        "options": first["options"],
+        "summary": summary(merged),
+        "cells": [c.to_json() for c in merged],
+        "divergences": outcomes,
+    }
+
+
+def _check_one_run(reports: list[tuple[str, dict]]) -> None:
+    """ReportError unless every report shares the first one's SAME fields (where both have them)."""
     first_path, first = reports[0]
     for path, data in reports[1:]:
         for field in SAME:
@@ -65,7 +87,11 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
                 raise ReportError(
                     f"{path} and {first_path} are not shards of one run: their {field} differ"
                 )
-    missing = missing_shards(reports)
+
+
+def _merged_cells(reports: list[tuple[str, dict]]) -> list[CellRecord]:
+    """Every cell once, from the shard that ran it (ReportError when two did); a reproducer is
+    written again beside the merged report, from its shard's arrays."""
     cells: dict[tuple, tuple[str, CellRecord]] = {}
     for path, data in reports:
         for cell in records(data):
@@ -78,22 +104,25 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
                 cells[key] = (path, cell)
     for path, cell in cells.values():
         reproducer = (cell.failure or {}).get("reproducer")
-        if reproducer:  # written again beside the merged report, from the shard's
+        if reproducer:
             cell.failure = {
                 **(cell.failure or {}),
                 "reproducer_source": str(Path(path).parent / reproducer["npz"]),
             }
-    merged = sorted((cell for _, cell in cells.values()), key=lambda c: c.id.key)
-    fields = ("status", "reproduced_in", "not_reproduced_in")
-    entries = [{k: v for k, v in e.items() if k not in fields} for e in first["divergences"]]
-    outcomes = divergence_outcomes(entries, merged)
+    return sorted((cell for _, cell in cells.values()), key=lambda c: c.id.key)
+
+
+def _merged_run(reports: list[tuple[str, dict]]) -> dict:
+    """The merged run: its span, workers and processes over every shard; incomplete when a shard
+    was, or when shards are missing."""
+    missing = missing_shards(reports)
     runs = [data["run"] for _, data in reports]
     reasons = [
         f"{path}: {data['run']['incomplete_reason']}"
         for path, data in reports
         if not data["run"]["complete"]
     ] + ([f"shards not given: {', '.join(missing)}"] if missing else [])
-    run = {
+    return {
         "started": min(r["started"] for r in runs),
         "finished": max(r["finished"] for r in runs),
         "command": runs[0]["command"],
@@ -112,15 +141,4 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         "incomplete_reason": "; ".join(reasons) or None,
         "merged_from": [path for path, _ in reports],
         "missing_shards": missing,
-    }
-    environment = next((data["environment"] for _, data in reports if data["environment"]), None)
-    return {
-        "schema_version": report.SCHEMA_VERSION,
-        "tool": report.TOOL,
-        "run": run,
-        "environment": environment,
-        "options": first["options"],
-        "summary": summary(merged),
-        "cells": [c.to_json() for c in merged],
-        "divergences": outcomes,
     }

@@ -62,6 +62,15 @@ class Selection:
         )
 
 
+#: what each size cap limits (core.caps holds the defaults and environment variables)
+CAP_HELP = {
+    "max_features": "largest in/out features drawn",
+    "max_rows": "largest product of leading dims drawn",
+    "large_features": "largest in/out features of the tail of large shapes",
+    "large_rows": "most rows of the tail of large shapes",
+}
+
+
 def add_options(parser) -> None:
     group = parser.getgroup("conformance", "Linear/Dense conformance")
     group.addoption(
@@ -75,27 +84,12 @@ def add_options(parser) -> None:
         help=f"comma-separated dtypes from {', '.join(ALL_DTYPES)} (default: the plain ones; "
         f"{' and '.join(POLICIES)} are Keras' mixed-precision policies, against torch.autocast)",
     )
-    group.addoption(
-        "--max-features",
-        default=None,
-        help=f"largest in/out features drawn (env {CAP_ENV['max_features']}, default {DEFAULT_CAPS['max_features']})",
-    )
-    group.addoption(
-        "--max-rows",
-        default=None,
-        help=f"largest product of leading dims drawn (env {CAP_ENV['max_rows']}, default {DEFAULT_CAPS['max_rows']})",
-    )
-    group.addoption(
-        "--large-features",
-        default=None,
-        help=f"largest in/out features of the tail of large shapes (env {CAP_ENV['large_features']}, "
-        f"default {DEFAULT_CAPS['large_features']})",
-    )
-    group.addoption(
-        "--large-rows",
-        default=None,
-        help=f"most rows of the tail of large shapes (env {CAP_ENV['large_rows']}, default {DEFAULT_CAPS['large_rows']})",
-    )
+    for cap, text in CAP_HELP.items():
+        group.addoption(
+            f"--{cap.replace('_', '-')}",
+            default=None,
+            help=f"{text} (env {CAP_ENV[cap]}, default {DEFAULT_CAPS[cap]})",
+        )
     group.addoption(
         "--tail",
         default=None,
@@ -145,6 +139,10 @@ def add_options(parser) -> None:
         default=os.environ.get("CONFORMANCE_REPORT_DIR", DEFAULT_REPORT_DIR),
         help=f"where report.json is written (default: {DEFAULT_REPORT_DIR}/)",
     )
+    _farm_options(parser)
+
+
+def _farm_options(parser) -> None:
     farm = parser.getgroup("conformance farms", "Linear/Dense conformance on test farms")
     farm.addoption(
         "--shard",
