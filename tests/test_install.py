@@ -118,8 +118,9 @@ def test_a_printed_replay_command_works_pasted_into_a_shell_that_activated_nothi
                   "torch", "-k", "forward_within_bound", "--hypothesis-profile", "ci",
                   cwd=empty, env={"PYTHONPATH": str(plugins)}, check=False)  # fmt: skip
     assert failing.returncode == 1, failing.stdout[-3000:]
-    (line,) = [line for line in failing.stdout.splitlines() if line.startswith("replay: ")]
-    command = line.removeprefix("replay: ").split("  (written")[0]
+    printed = [line for line in failing.stdout.splitlines() if line.startswith("replay: ")]
+    assert printed, failing.stdout[-3000:]
+    command = printed[0].removeprefix("replay: ").split("  (written")[0]
     pasted = subprocess.run(["/bin/sh", "-c", command], cwd=other, env={"PATH": "/usr/bin:/bin"},
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert pasted.returncode == 1 and "STILL FAILING" in pasted.stdout, (
