@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from conformance.core.record import records
 from conformance.core.status import BROKEN, NEVER_RAN, Status
+from reports import reproducibility
 from reports.report import ReportError
 
 #: what two runs must share, as (what to call it, how to read it from a report)
@@ -20,6 +21,8 @@ LIKE = (
     ("special values", lambda d: d["options"]["special_values"]),
     ("--tf32", lambda d: d["options"]["tf32"]),
     ("--shapes", lambda d: d["options"].get("shapes")),
+    ("--deterministic", lambda d: d["options"].get("deterministic", False)),
+    ("--thread-counts", lambda d: d["options"].get("thread_counts", False)),
     ("Hypothesis profile", lambda d: d["run"]["hypothesis"]),
     ("shard", lambda d: d["run"]["shard"]),
     ("selection (-k, -m, paths)", lambda d: d["run"].get("selection")),
@@ -60,9 +63,12 @@ class Diff:
     budget_growth: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     resolved_divergences: list[str] = field(default_factory=list)
+    lost_reproducibility: list[str] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
 
-    REGRESSIONS = ("new_failures", "new_divergences", "budget_growth", "vanished")
+    REGRESSIONS = (
+        "new_failures", "new_divergences", "budget_growth", "vanished", "lost_reproducibility"
+    )  # fmt: skip
 
     @property
     def regressed(self) -> bool:
@@ -118,4 +124,7 @@ def diff(base: dict, candidate: dict, budget_growth: float = BUDGET_GROWTH) -> D
     for key, new in after.items():
         if key not in before and new.ended in BROKEN:
             result.new_failures.append(f"{' x '.join(key)} (new cell): {new.reason}")
+    result.lost_reproducibility = reproducibility.lost(
+        base["reproducibility"], candidate["reproducibility"]
+    )
     return result

@@ -8,7 +8,7 @@ from html import escape
 
 from conformance.core.record import CellRecord, records
 from conformance.core.status import BROKEN, Status
-from reports import matrix, verdict
+from reports import matrix, reproducibility, verdict
 
 COLOURS = {
     "pass": "#2e7d32",
@@ -225,6 +225,18 @@ def divergences(outcomes: list[dict]) -> str:
     return f'<div class="scroll">{table}</div>'
 
 
+def reproducibility_table(rows: list[dict]) -> str:
+    """The reproducibility table (reports.reproducibility), or a line saying nothing measured it."""
+    if not rows:
+        return "<p>No reproducibility property ran.</p>"
+    head = "".join(f"<th>{escape(h)}</th>" for h in reproducibility.HEADS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in reproducibility.cells_of(r)) + "</tr>"
+        for r in rows
+    )
+    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+
+
 def render(data: dict) -> str:
     run, cells = data["run"], records(data)
     lines = verdict.summary(data)
@@ -248,6 +260,7 @@ def render(data: dict) -> str:
 <h2>Conformance matrix</h2>{matrix_tables(data)}
 <h2>Budget used per property (p50, p90, max)</h2>{plot_legend()}{plots}
 <h2>Failures</h2>{failures(data)}
+<h2>Reproducibility: the same bits again</h2>{reproducibility_table(data["reproducibility"])}
 <h2>Coverage: sizes, layouts, inputs</h2>{coverage(cells)}
 <h2>Known divergences</h2>{divergences(data["divergences"])}
 <h2>Environment</h2>{environment(data["environment"])}

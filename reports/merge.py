@@ -4,7 +4,7 @@ from pathlib import Path
 
 from conformance.core.record import CellRecord, records
 from conformance.core.status import Status
-from reports import report
+from reports import report, reproducibility
 from reports.report import ReportError, divergence_outcomes, summary
 
 #: what every shard of one run must share
@@ -71,6 +71,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
         "summary": summary(merged),
         "cells": [c.to_json() for c in merged],
         "divergences": outcomes,
+        "reproducibility": reproducibility.table(merged),
     }
 
 

@@ -14,7 +14,7 @@ from conformance.core.evidence import npz_bytes, unpack
 from conformance.core.identity import CellId, split_label, with_mode
 from conformance.core.record import records
 from conformance.core.status import Status
-from reports import matrix, report, verdict
+from reports import matrix, report, reproducibility, verdict
 from reports.html import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +82,10 @@ def write_reproducers(data: dict, directory: Path) -> list[Path]:
                 "message": failure["message"],
                 "pytest_plugins": np.array(options.get("pytest_plugins", []), dtype=str),
                 "paths": np.array(import_paths(options), dtype=str),
+                "required": np.array(
+                    ["deterministic"] * bool(options.get("deterministic")), dtype=str
+                ),
+                "peer_threads": ((cell.reproducibility or {}).get("threads") or [0, 0])[1],
             }
             content = npz_bytes(cell.dtype, {**unpack(arrays), **meta})
         report.write_atomic(npz, content)
@@ -191,6 +195,18 @@ def markdown(data: dict) -> str:
         out += _markdown_table([f"{dev} {d}" for dev, d in pair_columns], pair_rows)
     out += [("✅ pass · ❌ fail · ⚠️ error · 💥 crashed · ⏸ not run · ➖ skipped · 🟡 known divergence; "
              "numbers: worst budget used (≤ 1 passes)"), ""]  # fmt: skip
+    if data["reproducibility"]:
+        out += ["### Reproducibility", "",
+                "Whether the same input gave the same bits again (yes), or how far it drifted.", ""]  # fmt: skip
+        out += [
+            "| " + " | ".join(row) + " |"
+            for row in [
+                list(reproducibility.HEADS),
+                ["---"] * len(reproducibility.HEADS),
+                *map(reproducibility.cells_of, data["reproducibility"]),
+            ]
+        ]
+        out.append("")
     failures = verdict.failures(data)
     if failures:
         out += ["### Failures", "", "Replay commands run from the report directory.", ""]
@@ -216,7 +232,11 @@ def summary_lines(data: dict, report_dir=None) -> list[str]:
         + ", ".join(f"{d} {matrix.budget_text(by_dtype[d])}" for d in order if d in by_dtype)
         for subject, by_dtype in sorted(worst.items())
     ]
-    return verdict.lines(data, report_dir) + budgets
+    return (
+        verdict.lines(data, report_dir)
+        + budgets
+        + reproducibility.overview(data["reproducibility"])
+    )
 
 
 def write_all(data: dict, directory: Path) -> list[str]:

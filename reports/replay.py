@@ -32,9 +32,11 @@ META = (
     "divergences",
     "message",
 )
-#: meta fields listing names, which reproducers of earlier versions lack: the run's -p plug-ins
-#: and the paths it imported from
-LISTS = ("pytest_plugins", "paths")
+#: meta fields listing names, which reproducers of earlier versions lack: the run's -p plug-ins,
+#: the paths it imported from, and the claims it held as contracts (--deterministic)
+LISTS = ("pytest_plugins", "paths", "required")
+#: the thread count a thread-count comparison ran its peer at (0: none), also absent from older ones
+PEER_THREADS = "peer_threads"
 #: arrays that are evidence of the failure, not part of the example
 EVIDENCE = ("expected", "bound", "got")
 
@@ -51,6 +53,7 @@ def load(path: pathlib.Path) -> tuple[dict, dict]:
         raise ReportError(f"{path}: not a reproducer of this suite (no {', '.join(missing)})")
     meta = {k: stored.pop(k).item() for k in META}
     meta.update({k: stored.pop(k).tolist() if k in stored else [] for k in LISTS})
+    meta[PEER_THREADS] = int(stored.pop(PEER_THREADS).item()) if PEER_THREADS in stored else 0
     for name in stored.pop("bfloat16", np.array([], str)).tolist():
         stored[name] = stored[name].astype(BFLOAT16)
     return meta, stored
@@ -105,10 +108,16 @@ def replay(meta: dict, arrays: dict) -> tuple[int, list[str]]:
         missing = why_not(subject, dtype, device)
         if missing:
             return 2, [f"cannot replay here: {subject.label} on {device}: {missing}"]
-    prepare_process(subjects, int(meta["threads"]), meta["tf32"])
+    deterministic = "deterministic" in meta["required"]
+    prepare_process(subjects, int(meta["threads"]), meta["tf32"], deterministic)
     example = prop.example.from_arrays(dtype, device, arrays)
     entries = prop.reaches(registry, subjects, dtype, device, cpu_isa())
     cell = prop.new_cell(subjects, dtype, device, entries, meta["tf32"])
+    cell.required = frozenset(meta["required"])
+    if prop.thread_counts and meta[PEER_THREADS]:
+        from conformance.runner.peer import Peer
+
+        cell.peer = Peer(meta[PEER_THREADS], int(meta["threads"]), meta["tf32"], deterministic)
     try:
         prop.check(cell, subjects if prop.pair else subjects[0], example)
     except SubjectFailure as exc:

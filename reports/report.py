@@ -7,8 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 from conformance.core.record import CellRecord
+from reports import reproducibility
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TOOL = "linear-dense-conformance"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
@@ -73,10 +74,13 @@ def build(
             "modes": list(dict.fromkeys(s.mode for s in selection.cell_subjects)),
             "pytest_plugins": (imports or {}).get("pytest_plugins", []),
             "import_paths": (imports or {}).get("import_paths", []),
+            "deterministic": selection.deterministic,
+            "thread_counts": selection.thread_counts,
         },
         "summary": summary(cells),
         "cells": [c.to_json() for c in cells],
         "divergences": outcomes,
+        "reproducibility": reproducibility.table(cells),
     }
 
 

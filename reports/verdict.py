@@ -39,7 +39,13 @@ def headline(data: dict) -> str:
     evidence = f"{_plural(len(passed), 'cell')} {verb} ({_plural(examples, 'example')} within their contracts)"
     one = len(data["options"]["subjects"]) == 1  # a subject alone is held to the oracle
     if broken:
-        differ = "DIFFERS from the oracle" if one else "DIFFER"
+        # a cell of a reproducibility claim compares a subject with itself, not with the oracle
+        itself = all(c.reproducibility is not None for c in broken)
+        differ = (
+            "DIFFER"
+            if not one
+            else ("is NOT REPRODUCIBLE" if itself else "DIFFERS from the oracle")
+        )
         sentence = f"{subjects} {differ}: {_plural(len(broken), 'cell')} failed (below); {evidence}"
     elif ran:
         where = f"on {_listing(devices)} in {_listing(dtypes)}"

@@ -17,6 +17,7 @@ from conformance.core.identity import CellId
 from conformance.core.judge import Finding, Judge
 from conformance.core.observation import Observation
 from conformance.core.record import CellRecord
+from conformance.core.reproducibility import Tally, ThreadPeer
 from conformance.core.status import NEVER_RAN, Status
 
 
@@ -55,6 +56,14 @@ class Cell:
         self.shape_pool: int | None = None
         #: per subject label: the contract its bounds use and the looser ones it may be observed in
         self.contracts: dict[str, dict] = {}
+        #: the reproducibility claims this run holds as contracts ("deterministic" under
+        #: --deterministic); a subject's own (batch_invariant, thread_invariant) it declares itself
+        self.required: frozenset[str] = frozenset()
+        #: what a reproducibility property compared (None for the other properties)
+        self.tally: Tally | None = None
+        #: computes a subject's results in a process at another thread count (thread_counts
+        #: cells only; the runner provides it)
+        self.peer: ThreadPeer | None = None
         self._example = None
 
     # -- who and what: read by the properties --------------------------------------------------
@@ -205,6 +214,7 @@ class Cell:
             contracts=self.contracts,
             shape_pool=self.shape_pool,
             unsupported=dict(self.unsupported),
+            reproducibility=None if self.tally is None else self.tally.to_json(),
             nodeid=self.id.node_id,
         )
 

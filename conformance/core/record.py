@@ -40,6 +40,8 @@ class CellRecord:
     shape_pool: int | None = None
     #: examples a subject declared it cannot take, by "label: reason"
     unsupported: dict[str, int] = field(default_factory=dict)
+    #: what a reproducibility property compared (core.reproducibility.Tally), else None
+    reproducibility: dict | None = None
     nodeid: str = ""
     duration_s: float = 0.0
     worker: str = "main"
