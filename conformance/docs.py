@@ -42,6 +42,7 @@ def properties_page() -> str:
         lines += ["| property | claim | can observe | needs |", "|---|---|---|---|"]
         for p in declared:
             flags = [*p.needs, *(["--special-values"] if p.special_values else [])]
+            flags += ["--thread-counts"] if p.thread_counts else []
             flags += ["a second device"] if p.cross_device else []
             flags += ["a pair of subjects"] if p.pair else []
             shows = ", ".join(f"`{c}`" for c in Code if c in p.shows)

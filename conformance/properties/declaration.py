@@ -45,6 +45,7 @@ class Property:
     shows: frozenset[Code]  # the observation codes its comparisons can show
     needs: tuple[str, ...] = ()  # subject methods it calls beyond forward
     special_values: bool = False  # opt-in: --special-values
+    thread_counts: bool = False  # opt-in: --thread-counts (a second process per worker)
     cross_device: bool = False  # compares each non-CPU device with the CPU
     pair: bool = False  # checks two subjects together
 
@@ -99,6 +100,7 @@ def declare(
     special_values: bool = False,
     cross_device: bool = False,
     pair: bool = False,
+    thread_counts: bool = False,
 ):
     """Register the decorated check function as a property named after it."""
 
@@ -108,7 +110,7 @@ def declare(
             raise ValueError(f"property {name!r} is declared twice")
         PROPERTIES[name] = Property(
             name, inspect.getdoc(check) or "", check, strategy, example, frozenset(shows),
-            needs, special_values, cross_device, pair,
+            needs, special_values, thread_counts, cross_device, pair,
         )  # fmt: skip
         return check
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.runtimes import determinism
 from conformance.subjects.availability import missing_module
 
 SHARD = re.compile(r"(?P<index>[1-9]\d*)/(?P<count>[1-9]\d*)")
@@ -107,13 +108,16 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_TRIM_THRESHOLD, 2**30) and mallopt(M_MMAP_THRESHOLD, HEAP_BLOCKS))
 
 
-def prepare_process(subjects, threads: int, tf32: str) -> None:
+def prepare_process(subjects, threads: int, tf32: str, deterministic: bool = False) -> list[str]:
     """Size every framework's thread pools to `threads` (before the frameworks start them), keep
     freed memory for reuse, import the frameworks without their start-up banners, apply the TF32
-    policy, and exempt what the imports left from garbage collection."""
+    policy and, when asked, the determinism switches, and exempt what the imports left from
+    garbage collection. The determinism switches set (none unless asked)."""
     keep_freed_memory()
     for name in THREAD_ENV:
         os.environ[name] = str(threads)
+    if deterministic:
+        determinism.before_import()
     present = [s for s in subjects if missing_module(s) is None]  # the others' cells skip
     needed = dict.fromkeys(m for s in present for m in s.requires)
     # TensorFlow's TFLite helpers import jax when it is installed, for converting JAX functions
@@ -123,10 +127,12 @@ def prepare_process(subjects, threads: int, tf32: str) -> None:
             import_quietly(module)
     for subject in present:
         subject.prepare_process(threads, tf32)
+    switched = determinism.after_import() if deterministic else []
     # The frameworks' import-time objects live as long as the process: out of the collector's
     # reach, so that no full collection walks them.
     gc.collect()
     gc.freeze()
+    return switched
 
 
 def exit_without_teardown() -> None:

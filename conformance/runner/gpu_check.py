@@ -10,7 +10,10 @@ policies (autocast and Keras' policies on cuBLAS); Keras on JAX draws each cell'
 a fixed pool (JAX compiles every new shape). It needs torch, jax and keras but no TensorFlow.
 Each run prints its verdict as it ends and leaves DIR/<backend>/report.json beside the other
 report files; the check then prints examples/s per backend and the environment fingerprint
-(devices, versions, TF32 flags). Without a GPU every GPU cell is reported skipped with its reason.
+(devices, versions, TF32 flags), and before it what the reproducibility properties found per
+subject x dtype x device (the same bits on a second call and in another batch, and the share of
+identical bits between torch and Keras). Without a GPU every GPU cell is reported skipped with
+its reason.
 
 SIGINT and SIGTERM (what CI time-outs send) are passed on to the run in progress, which writes
 its report marked incomplete; the check waits for it and starts no further run.
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from conformance.core.formats import ALL_DTYPES
 from conformance.core.record import records
+from conformance.core.reproducibility import describe
 from conformance.core.status import BROKEN
 from conformance.runner import signals
 from conformance.runner.farm import usable_cpus
@@ -145,6 +149,8 @@ def main(argv=None) -> int:
         else:
             failed = [c for c in records(data) if c.ended in BROKEN]
             worst = max(worst, 1 if failed else 0)
+            for row in data.get("reproducibility", []):  # what cuBLAS and XLA did, bit for bit
+                print(f"reproducibility: {describe(row)}")
             print("environment:", json.dumps(fingerprint(data), indent=1, default=str))
     if interrupts.received:
         name = signal.Signals(interrupts.received[0]).name

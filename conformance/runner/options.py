@@ -54,6 +54,10 @@ class Selection:
     cell_subjects: tuple[Subject, ...] = ()
     #: the instruction-set level the CPU's kernels use here (conformance.core.cpu.cpu_isa)
     isa: str = "baseline"
+    #: --deterministic: the frameworks' determinism switches set, determinism held as a contract
+    deterministic: bool = False
+    #: --thread-counts: the opt-in thread-count invariance property runs
+    thread_counts: bool = False
 
     def selects(self, device: str) -> bool:
         """Whether --devices selects `device` (every device when it was not given)."""
@@ -128,6 +132,18 @@ def add_options(parser) -> None:
         "--special-values",
         action="store_true",
         help="also run the opt-in NaN/Inf/subnormal properties",
+    )
+    group.addoption(
+        "--deterministic",
+        action="store_true",
+        help="set each framework's determinism switches at start-up and hold every subject to "
+        "identical bits on a second call (without it, whether they were is recorded)",
+    )
+    group.addoption(
+        "--thread-counts",
+        action="store_true",
+        help="also run the opt-in thread-count invariance property (one framework thread against "
+        "several, in a second process per worker)",
     )
     group.addoption(
         "--divergences",
@@ -331,6 +347,8 @@ def parse(getoption) -> Selection:
         dtypes=_choices("--dtypes", getoption("dtypes"), ALL_DTYPES),
         caps=caps,
         special_values=getoption("special_values"),
+        deterministic=getoption("deterministic"),
+        thread_counts=getoption("thread_counts"),
         registry=registry,
         report_dir=Path(getoption("report_dir")),
         shard=shard,

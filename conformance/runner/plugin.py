@@ -34,9 +34,11 @@ from conformance.runner.farm import (
     pin_gpu,
     prepare_process,
     thread_cap,
+    usable_cpus,
     use_example_database,
 )
 from conformance.runner.options import SELECTION, OptionError, Selection, parse
+from conformance.runner.peer import Peer
 from conformance.runner.reduction import smallest_failure
 from conformance.subjects import Subject, runtimes_of
 from conformance.subjects.availability import device_slots, why_not
@@ -53,6 +55,7 @@ CELL = pytest.StashKey[Cell]()
 THREADS = pytest.StashKey[int]()
 #: the GPU this worker was pinned to (CUDA_VISIBLE_DEVICES), or None
 GPU = pytest.StashKey["str | None"]()
+PEER = pytest.StashKey[Peer]()
 
 
 def selection(config) -> Selection:
@@ -126,6 +129,9 @@ def pytest_configure(config):
         "markers", "special_values: opt-in property over NaN, Inf and subnormal values"
     )
     config.addinivalue_line(
+        "markers", "thread_counts: opt-in property comparing framework thread counts"
+    )
+    config.addinivalue_line(
         "markers", "needs(*features): subject methods the property calls beyond forward"
     )
     config.addinivalue_line("markers", "cross_device: compares each non-CPU device with the CPU")
@@ -136,7 +142,7 @@ def pytest_configure(config):
             exit_without_teardown()
         config.stash[GPU] = pin_gpu(worker.get("workerid"))
         config.stash[THREADS] = thread_cap(sel.threads, worker.get("workercount", 1))
-        prepare_process(sel.subjects, config.stash[THREADS], sel.tf32)
+        prepare_process(sel.subjects, config.stash[THREADS], sel.tf32, sel.deterministic)
 
 
 def runs_cells(config) -> bool:
@@ -265,13 +271,17 @@ def pytest_generate_tests(metafunc):
     if "cell" not in names:
         return
     sel = selection(metafunc.config)
-    cross = PROPERTIES[metafunc.function.__name__.removeprefix("test_")].cross_device
+    prop = PROPERTIES[metafunc.function.__name__.removeprefix("test_")]
     if "subject" in names:
+        # the cross-device property compares every other device with the CPU; a thread count
+        # is a CPU setting: the thread-count property has CPU cells only
         targets = [
             (s, d)
             for s in sel.cell_subjects
             for d in device_slots(s)
-            if sel.selects(d) and not (cross and d == "cpu")
+            if sel.selects(d)
+            and not (prop.cross_device and d == "cpu")
+            and not (prop.thread_counts and not d.startswith("cpu"))
         ]
         metafunc.parametrize(
             ("subject", "device"), targets, ids=[f"{s.label}-{d}" for s, d in targets]
@@ -358,6 +368,8 @@ def property_test(prop: Property):
     function = given(data=st.data())(function)
     if prop.special_values:
         function = pytest.mark.special_values(function)
+    if prop.thread_counts:
+        function = pytest.mark.thread_counts(function)
     if prop.needs:
         function = pytest.mark.needs(*prop.needs)(function)
     if prop.cross_device:
@@ -381,7 +393,20 @@ def build_cell(item) -> Cell:
     cell = prop.new_cell(subjects, dtype, device, entries, sel.tf32)
     if sel.shapes and any(draws_from_pool(s) for s in subjects):
         cell.shape_pool = sel.shapes
+    cell.required = frozenset({"deterministic"} if sel.deterministic else ())
+    if prop.thread_counts:
+        cell.peer = peer(item.config)
     return cell
+
+
+def peer(config) -> Peer:
+    """This process's peer at another thread count: one thread against the worker's several,
+    or several (every usable CPU, at least two) against its one."""
+    if PEER not in config.stash:
+        sel, here = selection(config), config.stash[THREADS]
+        there = 1 if here > 1 else max(2, usable_cpus())
+        config.stash[PEER] = Peer(there, here, sel.tf32, sel.deterministic)
+    return config.stash[PEER]
 
 
 def cell_caps(run: SizeCaps, cell: Cell, subjects) -> Caps:
@@ -425,6 +450,8 @@ def skip_reason(item) -> str | None:
     prop, params = cell_property(item), item.callspec.params
     if prop.special_values and not selection(item.config).special_values:
         return "special values are opt-in: pass --special-values"
+    if prop.thread_counts and not selection(item.config).thread_counts:
+        return "thread counts are opt-in: pass --thread-counts"
     for subject in _subjects(item) or ():
         reason = why_not(subject, params["dtype"], params["device"])
         if reason:

@@ -50,6 +50,13 @@ class Subject:
     #: a divergence file of this subject's own (TOML, as conformance/divergences.toml), named
     #: relative to the subject's module; merged with the registry and validated the same way
     divergences: str | None = None
+    #: promises its layer computes each row of a batch as it computes that row alone, bit for
+    #: bit, whatever the batch's size and the row's place in it: rows_do_not_depend_on_their_batch
+    #: then holds it to that (a difference fails); otherwise the property only records
+    batch_invariant: bool = False
+    #: promises the same bits at any framework thread count on the CPU:
+    #: results_do_not_depend_on_the_thread_count then holds it to that
+    thread_invariant: bool = False
 
     #: the execution modes this subject runs in (--modes): "eager" calls the layer as it is;
     #: others stage it (graph, xla, jit) or compile it (compile) first

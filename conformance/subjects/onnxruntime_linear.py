@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.runtimes.torch import to_numpy, to_tensor, torch_dtype
+from conformance.runtimes import determinism
+from conformance.runtimes.torch import prepare_torch, to_numpy, to_tensor, torch_dtype
 from conformance.subjects.base import Subject
 
 
@@ -29,6 +30,24 @@ class OnnxRuntimeLinear(Subject):
     name = "onnxruntime"
     requires: tuple[str, ...] = ("onnx", "onnxruntime", "torch")
     install = "pip install onnx onnxruntime"
+
+    #: the process's thread count, for each session's intra-op pool (prepare_process)
+    threads: int | None = None
+
+    def prepare_process(self, threads, tf32):
+        prepare_torch(threads, tf32)
+        OnnxRuntimeLinear.threads = threads
+
+    def session_options(self):
+        """A session's options: the process's thread count; deterministic compute where the
+        run asked for determinism (--deterministic)."""
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+        options.use_deterministic_compute = determinism.requested()
+        return options
 
     def runtimes(self, dtype, device):
         return ("onnxruntime-cuda",) if device.startswith("cuda") else ("onnxruntime-cpu",)
@@ -85,7 +104,9 @@ class OnnxRuntimeLinear(Subject):
                 if layer.device.startswith("cuda")
                 else "CPUExecutionProvider"
             )
-            session = onnxruntime.InferenceSession(model.SerializeToString(), providers=[provider])
+            session = onnxruntime.InferenceSession(
+                model.SerializeToString(), self.session_options(), providers=[provider]
+            )
             layer.sessions[rank] = (model, session)
         return layer.sessions[rank]
 
