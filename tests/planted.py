@@ -593,6 +593,96 @@ class SgdOnComputeCopy(_Planted):
                         p.copy_(p.to(compute).float())
 
 
+def summed_in_order(layer, x, order, bias: bool = True) -> np.ndarray:
+    """x W^T (+ b) with the products over the input features in `order` (a permutation of them:
+    the same sum, rounded another way; or some of them: a partial sum)."""
+    import torch
+
+    with torch.no_grad():
+        xt = to_tensor(x, layer.weight.device)
+        index = torch.as_tensor(np.array(order, dtype=np.int64), device=layer.weight.device)
+        y = torch.nn.functional.linear(
+            xt.index_select(-1, index),
+            layer.weight.index_select(1, index),
+            layer.bias if bias else None,
+        )
+        return to_numpy(y)
+
+
+class SummationOrderPerCall(_Planted):
+    """Sums the products in another order on each call (its input features rotated by the call
+    count): every result within rounding, but other bits from call to call."""
+
+    name = "planted-order-per-call"
+    calls = 0
+
+    def forward(self, layer, x):
+        SummationOrderPerCall.calls += 1
+        features = layer.in_features
+        return summed_in_order(
+            layer, x, np.roll(np.arange(features), self.calls % max(features, 1))
+        )
+
+
+class OneRowPath(_Planted):
+    """Takes another kernel path for a batch of one row (its input features summed in reverse, as
+    a matrix-vector kernel might) and declares itself batch-invariant."""
+
+    name = "planted-one-row-path"
+    batch_invariant = True
+
+    def forward(self, layer, x):
+        rows = int(np.prod(x.shape[:-1])) if len(x.shape) > 1 else 1
+        if rows != 1:
+            return super().forward(layer, x)
+        return summed_in_order(layer, x, np.arange(layer.in_features)[::-1])
+
+
+class OneRowPathUndeclared(OneRowPath):
+    """The same kernel paths, with no claim of batch invariance: characterised, not failed."""
+
+    name = "planted-one-row-path-undeclared"
+    batch_invariant = False
+
+
+class SplitByThreadCount(_Planted):
+    """Splits the sum over the input features into one part per torch thread and adds the parts
+    (as a parallel reduction does), and declares itself thread-count-invariant."""
+
+    name = "planted-split-by-threads"
+    thread_invariant = True
+
+    def forward(self, layer, x):
+        import torch
+
+        features = layer.in_features
+        parts = [p for p in np.array_split(np.arange(features), torch.get_num_threads()) if p.size]
+        if len(parts) < 2:
+            return super().forward(layer, x)
+        total = summed_in_order(layer, x, parts[0])
+        for part in parts[1:]:
+            total = total + summed_in_order(layer, x, part, bias=False)
+        return total
+
+
+class LeadingDimsFlattened(_Planted):
+    """Returns x of rank 3 or more with its leading dimensions flattened into one: (rows, out)."""
+
+    name = "planted-leading-dims-flattened"
+
+    def forward(self, layer, x):
+        y = super().forward(layer, x)
+        return y.reshape(-1, y.shape[-1]) if y.ndim > 2 else y
+
+
+#: bugs of an opt-in claim: subject -> (property that must report it, the option that asks for
+#: the claim); each is checked by tests/test_reproducibility.py (with torch, in float32)
+PLANTED_OPT_IN = {
+    SummationOrderPerCall: ("repeated_calls_give_the_same_bits", "--deterministic"),
+    SplitByThreadCount: ("results_do_not_depend_on_the_thread_count", "--thread-counts"),
+    LeadingDimsFlattened: ("pair_shares_bits", ""),
+}
+
 POLICY_DTYPES = tuple(POLICIES)
 #: planted subject -> (property that must report it, dtypes the bug shows on)
 PLANTED = {
@@ -652,6 +742,7 @@ PLANTED = {
         "zero_size_batch_gives_zero_parameter_gradients",
         ("float16", "float32", "mixed_float16"),
     ),
+    OneRowPath: ("rows_do_not_depend_on_their_batch", ("float32",)),
     WrongBeyondSize: ("forward_within_bound", ("float32",)),
     StridedReadAsContiguous: ("forward_within_bound", ("float32",)),
     MixedInputThroughFloat16: ("float_input_is_cast_to_the_layer_dtype", ("float32",)),

@@ -84,9 +84,11 @@ def collected(*args: str) -> list[str]:
 
 
 def runs_here(nodeid: str) -> bool:
-    """Whether a cell of the default selection runs on this machine (no GPU, special values off;
-    NOTSET: the cross-device property's empty parametrization)."""
-    return not any(p in nodeid for p in ("cuda", "NOTSET", "nan_and_inf", "subnormals"))
+    """Whether a cell of the default selection runs on this machine (no GPU, special values and
+    thread counts off; NOTSET: the cross-device property's empty parametrization)."""
+    return not any(
+        p in nodeid for p in ("cuda", "NOTSET", "nan_and_inf", "subnormals", "thread_count")
+    )
 
 
 def test_shards_share_out_the_cells_that_will_run_evenly():
