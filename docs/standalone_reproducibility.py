@@ -7,7 +7,8 @@ hash of the whole batch's result (compare it across thread counts).
     python docs/standalone_reproducibility.py FRAMEWORK THREADS
 
 FRAMEWORK: torch, keras (Keras 3 on $KERAS_BACKEND), tf_keras, onnxruntime (torch's Linear
-exported by torch.onnx.export), flax (linen Dense), litert (a tf.function converted by the TFLite
+exported by torch.onnx.export), flax (linen Dense; the suite's subject is nnx.Linear: both call
+lax.dot_general, then add the bias), litert (a tf.function converted by the TFLite
 converter, run by ai-edge-litert). Prints one JSON line.
 """
 
@@ -120,12 +121,12 @@ for n_in, n_out in ((4, 3), (256, 64)):
     differ = total = 0
     for size in (2, 5, 17, 64, 257):
         got = f(x[:size])
-        differ += int((got != alone[:size]).sum())
+        differ += int((got.view(np.uint32) != alone[:size].view(np.uint32)).sum())  # bits
         total += got.size
     found[f"{n_in}->{n_out}"] = {
         "batch_differs": differ,
         "of": total,
-        "repeat_identical": all(np.array_equal(f(x), f(x)) for _ in range(5)),
+        "repeat_identical": all(f(x).tobytes() == f(x).tobytes() for _ in range(5)),
         "full_batch_sha1": hashlib.sha1(f(x).tobytes()).hexdigest()[:12],
     }
 print(json.dumps(found))

@@ -5,6 +5,7 @@ import os
 import platform
 
 from conformance.core.cpu import cpu_flags, cpu_isa
+from conformance.runtimes import determinism
 from conformance.subjects.availability import missing_module
 from reports.versions import versions
 
@@ -60,5 +61,6 @@ def fingerprint(subjects) -> dict:
             else {"devices": s.found_devices(), **s.environment()}
             for s in subjects
         },
+        "determinism": determinism.state(),
     }
     return json.loads(json.dumps(found, default=str))  # it travels between processes

@@ -89,5 +89,6 @@ def overview(rows: list[dict]) -> list[str]:
         measured = [r for r in rows if r.get(held) is not None]
         if measured:
             holds = sum(bool(r[held]) for r in measured)
-            lines.append(f"{TITLES[claim]}: {holds} of {len(measured)} subject x dtype x device")
-    return [f"reproducibility: {'; '.join(lines)} (report.json: reproducibility)"] if lines else []
+            lines.append(f"{TITLES[claim]}: {holds} of {len(measured)}")
+    where = "subject x dtype x device x mode rows; report.json: reproducibility"
+    return [f"reproducibility: {'; '.join(lines)} ({where})"] if lines else []

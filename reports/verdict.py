@@ -25,6 +25,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def broke_reproducibility(cell: CellRecord) -> bool:
+    """Whether the cell failed on a reproducibility claim held as a contract (not on an error,
+    or a result of the wrong shape, in the same cell)."""
+    tally = cell.reproducibility or {}
+    return cell.ended == Status.FAIL and bool(tally.get("required")) and tally.get("holds") is False
+
+
 def headline(data: dict) -> str:
     """One sentence: agree (where, in what, on how much evidence) or differ, and the known differences."""
     cells = records(data)
@@ -39,8 +46,8 @@ def headline(data: dict) -> str:
     evidence = f"{_plural(len(passed), 'cell')} {verb} ({_plural(examples, 'example')} within their contracts)"
     one = len(data["options"]["subjects"]) == 1  # a subject alone is held to the oracle
     if broken:
-        # a cell of a reproducibility claim compares a subject with itself, not with the oracle
-        itself = all(c.reproducibility is not None for c in broken)
+        # a broken reproducibility contract compares a subject with itself, not with the oracle
+        itself = all(broke_reproducibility(c) for c in broken)
         differ = (
             "DIFFER"
             if not one

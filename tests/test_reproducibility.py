@@ -179,3 +179,32 @@ def test_drift_is_counted_at_the_results_scale():
     nan = np.array([np.nan], np.float32)
     assert drift_ulp(nan, nan, "float32").tolist() == [0.0]
     assert drift_ulp(nan, np.array([1.0], np.float32), "float32").tolist() == [np.inf]
+
+
+def test_a_peer_at_more_threads_runs_xla_multi_threaded():
+    """The thread-count peer inherits its one-thread worker's XLA_FLAGS; at more threads the
+    one-thread flag goes (else JAX's comparison would be one thread against one)."""
+    from conformance.runtimes.jax import SINGLE_THREADED, xla_flags
+
+    assert xla_flags(f"--a {SINGLE_THREADED}", 2) == "--a"
+    assert xla_flags("--a", 1) == f"--a {SINGLE_THREADED}"
+    assert xla_flags(SINGLE_THREADED, 1) == SINGLE_THREADED
+
+
+def test_the_verdict_says_not_reproducible_only_for_a_broken_reproducibility_contract(
+    held, recorded
+):
+    """One subject whose failed cells broke a reproducibility contract is NOT REPRODUCIBLE; one
+    whose reproducibility cell failed otherwise (a result of the wrong shape) DIFFERS."""
+    from reports.verdict import headline
+
+    def alone(run, name: str, prop: str) -> dict:
+        data = copy.deepcopy(run.report)
+        data["options"]["subjects"] = [name]
+        data["cells"] = [c for c in data["cells"] if c["subject"] == name and c["property"] == prop]
+        return data
+
+    order = alone(held, SummationOrderPerCall.name, "repeated_calls_give_the_same_bits")
+    assert "is NOT REPRODUCIBLE: 1 cell failed" in headline(order), headline(order)
+    flattened = alone(recorded, LeadingDimsFlattened.name, "repeated_calls_give_the_same_bits")
+    assert "DIFFERS from the oracle: 1 cell failed" in headline(flattened), headline(flattened)

@@ -188,7 +188,8 @@ def describe(row: dict) -> str:
     if row.get("fraction_identical") is not None:
         parts.append(f"{row['fraction_identical']:.1%} of elements with identical bits")
     mode = "" if row["mode"] == "eager" else f" ({row['mode']})"
-    return f"{row['subject']}{mode} {row['dtype']} {row['device']}: {'; '.join(parts)}"
+    found = "; ".join(parts) or "nothing compared (every example an empty batch)"
+    return f"{row['subject']}{mode} {row['dtype']} {row['device']}: {found}"
 
 
 def drift_text(value) -> str:

@@ -164,8 +164,9 @@ def results_do_not_depend_on_the_thread_count(cell, subject, example):
 @declare(strategy=cases, shows=(), pair=True)
 def pair_shares_bits(cell, pair, case):
     """Two subjects given the same case return results of one shape; the share of elements with
-    identical bits (identical values where their formats differ) is recorded: a statistic of how
-    alike the two compute, never judged (their values answer to the oracle elsewhere)."""
+    identical bits (of their values in float64 where their formats differ) is recorded: a
+    statistic of how alike the two compute, never judged (their values answer to the oracle
+    elsewhere)."""
     tally(cell, "bitwise_identical", False).example(compared=case.rows > 0)
     first, second = (forward(cell, subject, case) for subject in pair)  # each of its shape
     scale = magnitudes(case)["result"].reshape(np.shape(first))

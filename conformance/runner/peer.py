@@ -47,11 +47,15 @@ class Peer:
             pickle.dump(request, process.stdin)
             process.stdin.flush()
             reply = pickle.load(process.stdout)
-        except (BrokenPipeError, EOFError):
+        except (BrokenPipeError, EOFError, pickle.UnpicklingError) as exc:
             self.close()
             raise PeerError(
-                f"the peer process at {self.threads} threads ended (exit {process.poll()})"
+                f"the peer process at {self.threads} threads ended or broke the exchange "
+                f"({type(exc).__name__}; exit {process.poll()})"
             ) from None
+        except BaseException:  # interrupted mid-exchange: its reply would answer the next request
+            self.close()
+            raise
         if "error" in reply:
             raise PeerError(reply["error"])
         return reply

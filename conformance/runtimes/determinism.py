@@ -21,13 +21,14 @@ def before_import() -> None:
     os.environ[REQUESTED] = "1"
     for name, value in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_gpu_deterministic_ops" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {XLA_FLAG}".strip()
+    flags = [
+        f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_gpu_deterministic_ops" not in f
+    ]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, XLA_FLAG])
 
 
 def after_import() -> list[str]:
-    """Turn on each imported framework's own switch; what was set, for the report."""
+    """Turn on each imported framework's own switch; what was set."""
     switched = [f"{name}={os.environ[name]}" for name in ENVIRONMENT]
     switched.append(f"XLA_FLAGS={XLA_FLAG}")
     if "torch" in sys.modules:
@@ -46,3 +47,15 @@ def after_import() -> list[str]:
 def requested() -> bool:
     """Whether this process's run asked for deterministic execution."""
     return os.environ.get(REQUESTED) == "1"
+
+
+def state() -> dict | None:
+    """The switches in effect in this process where the run asked for them, else None (the
+    environment fingerprint's `determinism`; the frameworks' own flags are in their entries)."""
+    if not requested():
+        return None
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    return {
+        **{name: os.environ.get(name) for name in ENVIRONMENT},
+        "XLA_FLAGS": next((f for f in flags if "xla_gpu_deterministic_ops" in f), None),
+    }

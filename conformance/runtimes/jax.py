@@ -5,18 +5,24 @@ import os
 
 from conformance.runtimes import device_parts
 
+#: XLA's flag for one thread: no multi-threaded Eigen
+SINGLE_THREADED = "--xla_cpu_multi_thread_eigen=false"
 #: JAX matmul precisions that keep float32 operands in float32 on a GPU (the others allow TF32)
 JAX_FULL_FLOAT32 = ("float32", "highest")
+
+
+def xla_flags(flags: str, threads: int) -> str:
+    """XLA_FLAGS for a process of `threads` threads: the one-thread flag added for one, removed
+    for more (a process started by a one-thread one, the thread-count peer, inherits it)."""
+    kept = [f for f in flags.split() if f != SINGLE_THREADED]
+    return " ".join([*kept, *([SINGLE_THREADED] if threads == 1 else [])])
 
 
 def prepare_jax(threads: int, tf32: str, x64: bool = False) -> None:
     """XLA's flags before jax starts (one thread: no multi-threaded Eigen), the TF32 policy as
     JAX's default matmul precision, and 64-bit types when asked."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = " ".join(
-            [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen=false"]
-        ).strip()
+    os.environ["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""), threads)
     import jax
 
     if x64:
