@@ -10,19 +10,21 @@ import sys
 from tests.conftest import ROOT
 
 
-def gpu_check(out, *args: str) -> subprocess.Popen:
+def gpu_check(out, *args: str, cwd=ROOT) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     command = [sys.executable, "-m", "conformance.runner.gpu_check", "--out", str(out), *args]
-    return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE,
+    return subprocess.Popen(command, cwd=cwd, env=environ, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
 def test_the_check_passes_without_a_gpu_and_says_why_each_cell_skipped(tmp_path):
-    check = gpu_check(tmp_path)
+    # as CI runs it: the default --out, relative to the working directory, not the package's
+    check = gpu_check("gpu-check-report", cwd=tmp_path)
     output, _ = check.communicate(timeout=600)
     assert check.returncode == 0, output[-3000:]
     for backend in ("jax", "torch"):
-        cells = json.loads((tmp_path / backend / "report.json").read_text())["cells"]
+        report = tmp_path / "gpu-check-report" / backend / "report.json"
+        cells = json.loads(report.read_text())["cells"]
         assert cells and {c["status"] for c in cells} == {"skipped"}
         assert all("no CUDA device visible to" in c["reason"] for c in cells)
     assert "examples (" in output and "environment:" in output

@@ -74,7 +74,7 @@ class Interrupts:
 
 
 def run(backend: str, args, interrupts: Interrupts) -> dict | None:
-    out, workers = Path(args.out), args.workers
+    out, workers = Path(args.out).resolve(), args.workers  # the run starts elsewhere (ROOT)
     command = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-n", str(workers),
         "--keras-backend", backend, "--subjects", "torch,keras", "--devices", args.devices,
