@@ -35,8 +35,13 @@ def broke_reproducibility(cell: CellRecord) -> bool:
 def headline(data: dict) -> str:
     """One sentence: agree (where, in what, on how much evidence) or differ, and the known differences."""
     cells = records(data)
-    subjects = _listing([subject_name(s) for s in data["options"]["subjects"]])
     ran = [c for c in cells if c.ended not in NEVER_RAN]
+    # the sentence names the subjects that ran a cell; one selected but never run is said so
+    seen = {name for c in ran for name in c.id.names}
+    selected = data["options"]["subjects"]
+    present = [s for s in selected if s in seen] or selected
+    subjects = _listing([subject_name(s) for s in present])
+    idle = [subject_name(s) for s in selected if s not in present]
     passed = [c for c in ran if c.ended == Status.PASS]
     broken = [c for c in cells if c.ended in BROKEN]
     devices = sorted({c.device for c in ran})
@@ -44,7 +49,7 @@ def headline(data: dict) -> str:
     examples = sum(c.examples for c in passed)
     verb = "passes" if len(passed) == 1 else "pass"
     evidence = f"{_plural(len(passed), 'cell')} {verb} ({_plural(examples, 'example')} within their contracts)"
-    one = len(data["options"]["subjects"]) == 1  # a subject alone is held to the oracle
+    one = len(present) == 1  # a subject alone is held to the oracle
     if broken:
         # a broken reproducibility contract compares a subject with itself, not with the oracle
         itself = all(broke_reproducibility(c) for c in broken)
@@ -63,6 +68,8 @@ def headline(data: dict) -> str:
     known = [d["title"] for d in data["divergences"] if d["status"] == "reproduced"]
     if known:
         sentence += f"; {_plural(len(known), 'known difference')}: {', '.join(known)}"
+    if idle:
+        sentence += f"; {_listing(idle)} ran no cell (why: below)"
     return sentence
 
 
@@ -74,9 +81,13 @@ def unchecked(cells: list[CellRecord]) -> list[str]:
     for c in cells:
         by_device.setdefault(c.device, []).append(c)
     idle = {d for d, group in by_device.items() if all(c.ended == Status.SKIPPED for c in group)}
+    # a reason that also kept cells from running on a device that ran is not this device's:
+    # it is given below, with those cells
+    elsewhere = {c.reason or "" for c in cells if c.device not in idle}
     for device in sorted(idle):
         group = by_device[device]
-        reasons = sorted({c.reason or "" for c in group})
+        every = {c.reason or "" for c in group}
+        reasons = sorted(every - elsewhere or every)
         lines.append(
             f"not checked on {device} ({_plural(len(group), 'cell')}): {'; '.join(reasons)}"
         )

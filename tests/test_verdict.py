@@ -88,3 +88,44 @@ def test_a_failure_is_the_headline_and_comes_with_its_replay_command():
         "FAIL forward_within_bound · torch · float16 · cpu: torch left its forward bound ...",
         f"  replay: /opt/venv/bin/python {Path('conformance-report/reproducers/x.py').absolute()}",
     ]
+
+
+def test_the_headline_names_only_the_subjects_that_ran():
+    # tf_keras selected but not installed: it must not be said to agree
+    report = copy.deepcopy(REPORT)
+    report["options"]["subjects"].append("tf_keras")
+    report["cells"].append(
+        _cell(
+            "forward_within_bound",
+            "tf_keras",
+            "float32",
+            "cpu",
+            "skipped",
+            0,
+            "tf_keras: not installed (pip install tf-keras)",
+        )
+    )
+    first = verdict.lines(report)[0]
+    assert first.startswith("torch.nn.Linear and Keras Dense (tensorflow backend) agree on cpu"), (
+        first
+    )
+    assert first.endswith("; tf-keras Dense (Keras 2) ran no cell (why: below)"), first
+
+
+def test_a_device_line_gives_the_device_reason_not_one_shared_with_devices_that_ran():
+    report = copy.deepcopy(REPORT)
+    report["cells"].append(
+        _cell(
+            "nan_and_inf_positions_agree",
+            "torch",
+            "float32",
+            "cuda:0",
+            "skipped",
+            0,
+            "special values are opt-in: pass --special-values",
+        )
+    )
+    lines = verdict.lines(report)
+    assert (
+        "not checked on cuda:0 (2 cells): torch on cuda:0: no CUDA device visible to torch" in lines
+    ), lines
