@@ -86,6 +86,10 @@ BAD_OPTIONS = {
         ["--subjects", "tests.subjects:ModeInLabel"],
         "is labelled 'mine@fast'; '@' sets off an execution mode in a label",
     ),
+    "a list split by a space, under workers": (
+        ["-n", "2", "--dtypes", "float32", "float64"],
+        "'float64' names no file, folder or (with --pyargs) package to collect",
+    ),
     "missing registry": (
         ["--divergences", "nowhere.toml"],
         "divergence registry nowhere.toml: cannot read it",
