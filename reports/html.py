@@ -225,8 +225,9 @@ def divergences(outcomes: list[dict]) -> str:
     return f'<div class="scroll">{table}</div>'
 
 
-def reproducibility_table(rows: list[dict]) -> str:
-    """The reproducibility table (reports.reproducibility), or a line saying nothing measured it."""
+def reproducibility_table(rows: list[dict], options: dict) -> str:
+    """The reproducibility table (reports.reproducibility) and whether it was a contract, or a
+    line saying nothing measured it."""
     if not rows:
         return "<p>No reproducibility property ran.</p>"
     head = "".join(f"<th>{escape(h)}</th>" for h in reproducibility.HEADS)
@@ -234,7 +235,8 @@ def reproducibility_table(rows: list[dict]) -> str:
         "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in reproducibility.cells_of(r)) + "</tr>"
         for r in rows
     )
-    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+    table = f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+    return f"<p>{escape(reproducibility.stance(options))}</p>{table}"
 
 
 def render(data: dict) -> str:
@@ -260,7 +262,7 @@ def render(data: dict) -> str:
 <h2>Conformance matrix</h2>{matrix_tables(data)}
 <h2>Budget used per property (p50, p90, max)</h2>{plot_legend()}{plots}
 <h2>Failures</h2>{failures(data)}
-<h2>Reproducibility: the same bits again</h2>{reproducibility_table(data["reproducibility"])}
+<h2>Reproducibility: the same bits again</h2>{reproducibility_table(data["reproducibility"], data["options"])}
 <h2>Coverage: sizes, layouts, inputs</h2>{coverage(cells)}
 <h2>Known divergences</h2>{divergences(data["divergences"])}
 <h2>Environment</h2>{environment(data["environment"])}

@@ -197,7 +197,8 @@ def markdown(data: dict) -> str:
              "numbers: worst budget used (≤ 1 passes)"), ""]  # fmt: skip
     if data["reproducibility"]:
         out += ["### Reproducibility", "",
-                "Whether the same input gave the same bits again (yes), or how far it drifted.", ""]  # fmt: skip
+                "Whether the same input gave the same bits again (yes), or how far it drifted. "
+                + reproducibility.stance(data["options"]), ""]  # fmt: skip
         out += [
             "| " + " | ".join(row) + " |"
             for row in [
@@ -235,7 +236,7 @@ def summary_lines(data: dict, report_dir=None) -> list[str]:
     return (
         verdict.lines(data, report_dir)
         + budgets
-        + reproducibility.overview(data["reproducibility"])
+        + reproducibility.overview(data["reproducibility"], data["options"])
     )
 
 

@@ -81,8 +81,18 @@ def cells_of(row: dict) -> list[str]:
     return out
 
 
-def overview(rows: list[dict]) -> list[str]:
-    """One line per claim measured: in how many of the rows that measured it the claim held."""
+def stance(options: dict) -> str:
+    """Whether the run held determinism as a contract or only recorded it."""
+    if options.get("deterministic"):
+        return ("Run with --deterministic (the frameworks' determinism switches set): "
+                "a differing bit on a repeated call fails its cell.")  # fmt: skip
+    return ("Recorded, not required: a claim fails a cell only where a subject declares it, "
+            "or for determinism under --deterministic.")  # fmt: skip
+
+
+def overview(rows: list[dict], options: dict) -> list[str]:
+    """In how many of the rows that measured it each claim held, and whether under
+    --deterministic."""
     lines = []
     for claim in CLAIMS_HELD:
         held, _ = COLUMNS[claim]
@@ -91,4 +101,5 @@ def overview(rows: list[dict]) -> list[str]:
             holds = sum(bool(r[held]) for r in measured)
             lines.append(f"{TITLES[claim]}: {holds} of {len(measured)}")
     where = "subject x dtype x device x mode rows; report.json: reproducibility"
-    return [f"reproducibility: {'; '.join(lines)} ({where})"] if lines else []
+    under = " under --deterministic" if options.get("deterministic") else ""
+    return [f"reproducibility{under}: {'; '.join(lines)} ({where})"] if lines else []

@@ -88,6 +88,7 @@ def test_the_table_is_in_every_output(recorded):
     assert recorded.returncode == 1, recorded.output[-3000:]
     assert "reproducibility: deterministic: " in recorded.output
     summary = (recorded.report_dir / "summary.md").read_text()
+    assert "Recorded, not required" in summary
     assert (
         "### Reproducibility" in summary
         and f"| {OneRowPathUndeclared.name} | float32 | cpu | " in summary
@@ -140,6 +141,8 @@ def test_under_the_flag_nondeterminism_fails_with_both_results_and_a_reproducer(
     assert " on the first call, " in message and " on the second (" in message, message
     still_failing(held, cell)
     assert held.report["options"]["deterministic"] is True
+    assert "reproducibility under --deterministic: deterministic: " in held.output
+    assert "Run with --deterministic" in (held.report_dir / "report.html").read_text()
     torch_cells = held.cells(subject="torch")
     assert torch_cells and {c["status"] for c in torch_cells} == {"pass"}, torch_cells
 
