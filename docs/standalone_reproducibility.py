@@ -18,7 +18,18 @@ import json
 import os
 import sys
 
-FRAMEWORK, THREADS = sys.argv[1], int(sys.argv[2])
+FRAMEWORKS = ("torch", "keras", "tf_keras", "onnxruntime", "flax", "litert")
+USAGE = f"usage: python {sys.argv[0]} FRAMEWORK THREADS (FRAMEWORK: {', '.join(FRAMEWORKS)})"
+
+
+def refuse(message: str):
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
+if len(sys.argv) != 3 or sys.argv[1] not in FRAMEWORKS or not sys.argv[2].isdigit():
+    refuse(USAGE)
+FRAMEWORK, THREADS = sys.argv[1], max(1, int(sys.argv[2]))
 for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
     os.environ[name] = str(THREADS)
 if THREADS == 1:
@@ -112,6 +123,10 @@ found: dict = {
     "threads": THREADS,
     "backend": os.environ.get("KERAS_BACKEND"),
 }
+try:
+    make(np.zeros((1, 1), np.float32), np.zeros(1, np.float32))
+except ImportError as exc:  # the framework, or what it needs, is not installed here
+    refuse(f"{FRAMEWORK}: cannot import {exc.name or exc}; install it to measure it")
 for n_in, n_out in ((4, 3), (256, 64)):
     w = rng.standard_normal((n_out, n_in)).astype(np.float32)
     b = rng.standard_normal(n_out).astype(np.float32)

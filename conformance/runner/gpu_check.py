@@ -123,7 +123,10 @@ def fingerprint(data: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.runner.gpu_check",
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+    )
     parser.add_argument("--out", default="gpu-check-report")
     parser.add_argument(
         "--workers", type=int, default=min(8, usable_cpus()),
