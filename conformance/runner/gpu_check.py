@@ -38,7 +38,6 @@ from conformance.runner import signals
 from conformance.runner.farm import usable_cpus
 
 BACKENDS = ("jax", "torch")
-ROOT = Path(__file__).resolve().parents[1]
 #: how long a run may take to write its report once interrupted (it waits for its session to
 #: start, which on a loaded machine can take minutes, then writes it within a second)
 GRACE_S = 600
@@ -74,9 +73,11 @@ class Interrupts:
 
 
 def run(backend: str, args, interrupts: Interrupts) -> dict | None:
-    out, workers = Path(args.out).resolve(), args.workers  # the run starts elsewhere (ROOT)
+    out, workers = Path(args.out).resolve(), args.workers
+    # the suite as this process imported it: from the same directory, by its package name
     command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-n", str(workers),
+        sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:randomly",
+        "-n", str(workers),
         "--keras-backend", backend, "--subjects", "torch,keras", "--devices", args.devices,
         "--dtypes", args.dtypes,
         "--special-values", "--hypothesis-profile", args.profile, f"--report-dir={out / backend}",
@@ -87,7 +88,7 @@ def run(backend: str, args, interrupts: Interrupts) -> dict | None:
     # that comes while it starts is passed on once it has started, and waits there for its
     # session, so it ends the run with a report
     with signals.held():
-        interrupts.run = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+        interrupts.run = subprocess.Popen(command, start_new_session=True)
     print(f"== keras on {backend}: {' '.join(command[1:])}", flush=True)
     status = interrupts.wait()
     wall = time.perf_counter() - started
