@@ -36,8 +36,10 @@ def headline(data: dict) -> str:
     """One sentence: agree (where, in what, on how much evidence) or differ, and the known differences."""
     cells = records(data)
     ran = [c for c in cells if c.ended not in NEVER_RAN]
-    # the sentence names the subjects that ran a cell; one selected but never run is said so
-    seen = {name for c in ran for name in c.id.names}
+    # the sentence names the subjects that ran or broke a cell (labels with their mode, as
+    # options.subjects holds them); one selected that did neither is said so
+    seen = {label for c in cells if c.ended not in NEVER_RAN or c.ended in BROKEN
+            for label in c.id.subjects}  # fmt: skip
     selected = data["options"]["subjects"]
     present = [s for s in selected if s in seen] or selected
     subjects = _listing([subject_name(s) for s in present])

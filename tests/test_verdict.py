@@ -129,3 +129,22 @@ def test_a_device_line_gives_the_device_reason_not_one_shared_with_devices_that_
     assert (
         "not checked on cuda:0 (2 cells): torch on cuda:0: no CUDA device visible to torch" in lines
     ), lines
+
+
+def test_a_subject_in_a_mode_that_ran_is_named_with_the_others():
+    report = copy.deepcopy(REPORT)
+    report["options"]["subjects"].append("torch@compile")
+    report["cells"].append(_cell("forward_within_bound", "torch@compile", "float32", "cpu", "pass"))
+    first = verdict.lines(report)[0]
+    assert "ran no cell" not in first and " agree on cpu" in first, first
+
+
+def test_a_subject_whose_cells_errored_is_named_among_those_that_differ():
+    report = copy.deepcopy(REPORT)
+    report["options"]["subjects"].append("tf_keras")
+    report["cells"].append(_cell("forward_within_bound", "tf_keras", "float32", "cpu", "error"))
+    first = verdict.lines(report)[0]
+    assert first.startswith(
+        "torch.nn.Linear, Keras Dense (tensorflow backend) and tf-keras Dense (Keras 2) DIFFER: "
+    ), first
+    assert "ran no cell" not in first, first
