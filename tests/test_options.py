@@ -129,3 +129,12 @@ def test_malformed_registry_is_a_usage_error(suite, tmp_path, text, message):
     run = suite("conformance", "--divergences", str(path), "--co")
     assert run.returncode == 4 and message in run.output, run.output
     assert "Traceback" not in run.output
+
+
+def test_a_stray_argument_in_the_checkout_is_a_usage_error_without_naming_the_package(suite):
+    # `pytest -n 2 --dtypes float32 float64` from the checkout: only 'float64' is positional
+    run = suite("-n", "2", "--dtypes", "float32", "float64", "--co")
+    assert run.returncode == 4, run.output
+    errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "'float64' names no file, folder" in errors[0], run.output
+    assert run.report is None

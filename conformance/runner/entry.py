@@ -29,17 +29,39 @@ def pytest_addoption(parser):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    given = list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else []
+    stray = [arg for arg in given if not _collectable(arg, config)]
+    rest = [arg for arg in given if arg not in stray]
+    if stray and names_the_suite(config, rest or [str(config.invocation_params.dir)]):
+        # under xdist the controller collects nothing: the run would end as 'no tests ran'
+        raise pytest.UsageError(
+            f"{stray[0]!r} names no file, folder or (with --pyargs) package to collect; "
+            "options that take a list take it comma-separated: --dtypes float32,float64"
+        )
     if runs_the_suite(config):
         for name in SUITE_PLUGINS:
             config.pluginmanager.import_plugin(name)
+
+
+def _collectable(arg: str, config) -> bool:
+    """Whether a positional argument names something to collect."""
+    target = arg.split("::")[0]
+    if not target or Path(config.invocation_params.dir, target).exists():
+        return True
+    return bool(config.option.pyargs and _module_path(target))
 
 
 def runs_the_suite(config) -> bool:
     """Whether this run collects the suite's cells: one of its arguments (or the testpaths it
     falls back on) names a path or, under --pyargs, a module inside this package, or a checkout
     folder that holds it."""
+    return names_the_suite(config, config.args)
+
+
+def names_the_suite(config, args) -> bool:
+    """Whether one of `args` names the suite (as runs_the_suite reads them)."""
     base = config.invocation_params.dir
-    for arg in config.args:
+    for arg in args:
         target = arg.split("::")[0]
         path = Path(base, target)
         if config.option.pyargs and not path.exists():
@@ -56,7 +78,7 @@ def _module_path(name: str) -> Path | None:
     """Where module or package `name` lives (--pyargs), or None."""
     try:
         spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
+    except Exception:  # a parent package that fails to import names nothing here
         return None
     if spec is None:
         return None

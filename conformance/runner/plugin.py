@@ -5,7 +5,6 @@ travels to the controller on the test report (as a user property), so reports ar
 under pytest-xdist.
 """
 
-import importlib.util
 import itertools
 import os
 import re
@@ -126,13 +125,6 @@ def pytest_configure(config):
         config.stash[SELECTION] = parse(config.getoption)
     except OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if not runs_cells(config):
-        for arg in config.args if config.args_source == pytest.Config.ArgsSource.ARGS else ():
-            if not _collectable(arg, config):
-                raise pytest.UsageError(
-                    f"{arg!r} names no file, folder or (with --pyargs) package to collect; "
-                    "options that take a list take it comma-separated: --dtypes float32,float64"
-                )
     config.addinivalue_line(
         "markers", "special_values: opt-in property over NaN, Inf and subnormal values"
     )
@@ -151,20 +143,6 @@ def pytest_configure(config):
         config.stash[GPU] = pin_gpu(worker.get("workerid"))
         config.stash[THREADS] = thread_cap(sel.threads, worker.get("workercount", 1))
         prepare_process(sel.subjects, config.stash[THREADS], sel.tf32, sel.deterministic)
-
-
-def _collectable(arg: str, config) -> bool:
-    """Whether a positional argument names something to collect. Under xdist the controller
-    collects nothing, so the workers' 'not found' would end the run as 'no tests ran'."""
-    target = arg.split("::")[0]
-    if not target or Path(config.invocation_params.dir, target).exists():
-        return True
-    if not config.option.pyargs:
-        return False
-    try:
-        return importlib.util.find_spec(target) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def runs_cells(config) -> bool:
