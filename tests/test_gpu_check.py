@@ -18,7 +18,10 @@ def gpu_check(out, *args: str, cwd=ROOT) -> subprocess.Popen:
 
 
 def test_the_check_passes_without_a_gpu_and_says_why_each_cell_skipped(tmp_path):
-    # as CI runs it: the default --out, relative to the working directory, not the package's
+    # as CI runs it: the default --out, relative to the working directory, not the package's;
+    # a directory with its own conftest.py and a folder named like a package of the suite
+    (tmp_path / "conftest.py").write_text('raise SystemExit("a conftest.py of the user ran")\n')
+    (tmp_path / "reports").mkdir()
     check = gpu_check("gpu-check-report", cwd=tmp_path)
     output, _ = check.communicate(timeout=600)
     assert check.returncode == 0, output[-3000:]

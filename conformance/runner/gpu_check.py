@@ -38,6 +38,8 @@ from conformance.runner import signals
 from conformance.runner.farm import usable_cpus
 
 BACKENDS = ("jax", "torch")
+#: the folder that holds this package (a checkout, or site-packages)
+HOME = Path(__file__).resolve().parents[2]
 #: how long a run may take to write its report once interrupted (it waits for its session to
 #: start, which on a loaded machine can take minutes, then writes it within a second)
 GRACE_S = 600
@@ -74,10 +76,12 @@ class Interrupts:
 
 def run(backend: str, args, interrupts: Interrupts) -> dict | None:
     out, workers = Path(args.out).resolve(), args.workers
-    # the suite as this process imported it: from the same directory, by its package name
+    # the suite this process imported: started in the folder that holds the package (first on
+    # its path there), so neither the user's directory (its conftest.py, ini file or a folder
+    # named like a package of the suite) nor another install of the suite takes its place
     command = [
         sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:randomly",
-        "-n", str(workers),
+        "-p", "no:cacheprovider", "-n", str(workers),
         "--keras-backend", backend, "--subjects", "torch,keras", "--devices", args.devices,
         "--dtypes", args.dtypes,
         "--special-values", "--hypothesis-profile", args.profile, f"--report-dir={out / backend}",
@@ -88,7 +92,7 @@ def run(backend: str, args, interrupts: Interrupts) -> dict | None:
     # that comes while it starts is passed on once it has started, and waits there for its
     # session, so it ends the run with a report
     with signals.held():
-        interrupts.run = subprocess.Popen(command, start_new_session=True)
+        interrupts.run = subprocess.Popen(command, cwd=HOME, start_new_session=True)
     print(f"== keras on {backend}: {' '.join(command[1:])}", flush=True)
     status = interrupts.wait()
     wall = time.perf_counter() - started
