@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 
 FRAMEWORKS = ("torch", "keras", "tf_keras", "onnxruntime", "flax", "litert")
@@ -27,9 +28,10 @@ def refuse(message: str):
     raise SystemExit(2)
 
 
-if len(sys.argv) != 3 or sys.argv[1] not in FRAMEWORKS or not sys.argv[2].isdigit():
-    refuse(USAGE)
-FRAMEWORK, THREADS = sys.argv[1], max(1, int(sys.argv[2]))
+ARGS = sys.argv[1:]
+if len(ARGS) != 2 or ARGS[0] not in FRAMEWORKS or not re.fullmatch(r"[1-9][0-9]*", ARGS[1]):
+    refuse(f"{USAGE}; THREADS: a positive integer")
+FRAMEWORK, THREADS = sys.argv[1], int(sys.argv[2])
 for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
     os.environ[name] = str(THREADS)
 if THREADS == 1:
