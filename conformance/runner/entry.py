@@ -38,7 +38,7 @@ def pytest_configure(config):
             f"{stray[0]!r} names no file, folder or (with --pyargs) package to collect; "
             "options that take a list take it comma-separated: --dtypes float32,float64"
         )
-    if runs_the_suite(config):
+    if names_the_suite(config, config.args):
         for name in SUITE_PLUGINS:
             config.pluginmanager.import_plugin(name)
 
@@ -51,15 +51,10 @@ def _collectable(arg: str, config) -> bool:
     return bool(config.option.pyargs and _module_path(target))
 
 
-def runs_the_suite(config) -> bool:
-    """Whether this run collects the suite's cells: one of its arguments (or the testpaths it
-    falls back on) names a path or, under --pyargs, a module inside this package, or a checkout
-    folder that holds it."""
-    return names_the_suite(config, config.args)
-
-
 def names_the_suite(config, args) -> bool:
-    """Whether one of `args` names the suite (as runs_the_suite reads them)."""
+    """Whether a run given `args` collects the suite's cells: one of them (for the run's own
+    arguments, or the testpaths it falls back on) names a path or, under --pyargs, a module
+    inside this package, or a checkout folder that holds it."""
     base = config.invocation_params.dir
     for arg in args:
         target = arg.split("::")[0]
