@@ -36,16 +36,15 @@ def headline(data: dict) -> str:
     """One sentence: agree (where, in what, on how much evidence) or differ, and the known differences."""
     cells = records(data)
     ran = [c for c in cells if c.ended not in NEVER_RAN]
+    broken = [c for c in cells if c.ended in BROKEN]
     # the sentence names the subjects that ran or broke a cell (labels with their mode, as
     # options.subjects holds them); one selected that did neither is said so
-    seen = {label for c in cells if c.ended not in NEVER_RAN or c.ended in BROKEN
-            for label in c.id.subjects}  # fmt: skip
+    seen = {label for c in ran + broken for label in c.id.subjects}
     selected = data["options"]["subjects"]
     present = [s for s in selected if s in seen] or selected
     subjects = _listing([subject_name(s) for s in present])
-    idle = [subject_name(s) for s in selected if s not in present]
+    absent = [subject_name(s) for s in selected if s not in present]
     passed = [c for c in ran if c.ended == Status.PASS]
-    broken = [c for c in cells if c.ended in BROKEN]
     devices = sorted({c.device for c in ran})
     dtypes = [d for d in data["options"]["dtypes"] if any(c.dtype == d for c in ran)]
     examples = sum(c.examples for c in passed)
@@ -70,8 +69,9 @@ def headline(data: dict) -> str:
     known = [d["title"] for d in data["divergences"] if d["status"] == "reproduced"]
     if known:
         sentence += f"; {_plural(len(known), 'known difference')}: {', '.join(known)}"
-    if idle:
-        sentence += f"; {_listing(idle)} ran no cell (why: below)"
+    if absent:
+        why = " (why: below)" if data["run"]["complete"] else " (the run is INCOMPLETE)"
+        sentence += f"; {_listing(absent)} ran no cell{why}"
     return sentence
 
 

@@ -148,3 +148,15 @@ def test_a_subject_whose_cells_errored_is_named_among_those_that_differ():
         "torch.nn.Linear, Keras Dense (tensorflow backend) and tf-keras Dense (Keras 2) DIFFER: "
     ), first
     assert "ran no cell" not in first, first
+
+
+def test_a_subject_an_incomplete_run_never_reached_is_not_sent_to_the_reasons_below():
+    report = copy.deepcopy(REPORT)
+    report["run"]["complete"] = False
+    report["run"]["incomplete_reason"] = "interrupted (SIGTERM)"
+    report["options"]["subjects"].append("tf_keras")
+    report["cells"].append(
+        _cell("forward_within_bound", "tf_keras", "float32", "cpu", "not-run", 0)
+    )
+    headline = verdict.headline(report)
+    assert headline.endswith("; tf-keras Dense (Keras 2) ran no cell (the run is INCOMPLETE)")
